@@ -1,0 +1,5 @@
+"""Allow ``python -m veille``."""
+
+from veille.cli import main
+
+main()

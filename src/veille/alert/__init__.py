@@ -1,0 +1,1 @@
+"""Alerting: policy (route, group, inhibit, silence, escalate) and delivery (outbox)."""

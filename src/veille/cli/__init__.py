@@ -1,0 +1,16 @@
+"""The ``veille`` command: thin click commands over the library, one module per command group."""
+
+from __future__ import annotations
+
+import click
+
+from veille import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="veille")
+def main() -> None:
+    """veille: watch public social media for an institution, flag conversations, raise alerts."""
+
+
+# Command modules register themselves below; keep this list sorted.

@@ -1,0 +1,1 @@
+"""Enrichment: language, sentiment, threat and sensitive-information detectors."""

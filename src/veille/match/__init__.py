@@ -1,0 +1,1 @@
+"""The compiled matcher: literal prefilter, candidate rules, exact boolean check."""

@@ -1,0 +1,1 @@
+"""Watch rules: the query language, rule files, validation and explanation."""

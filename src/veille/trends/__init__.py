@@ -1,0 +1,1 @@
+"""Temperature: time buckets, spikes and reports."""

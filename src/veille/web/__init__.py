@@ -1,0 +1,1 @@
+"""The analysts' workspace: JSON API and server-rendered dashboard."""
