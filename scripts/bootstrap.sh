@@ -45,7 +45,7 @@ bootstrap() {
   [ -x "$VENV/bin/python" ] || "$py" -m venv "$VENV"
   # Reinstall only when the project's declared dependencies or compiled sources change.
   local stamp="$VENV/.veille-installed-$extras"
-  local digest; digest="$(cat "$ROOT/pyproject.toml" "$ROOT"/setup.py "$ROOT"/src/veille/normalise/*.c 2>/dev/null | sha256sum | cut -c1-16)"
+  local digest; digest="$( { cat "$ROOT/pyproject.toml" "$ROOT"/setup.py "$ROOT"/src/veille/normalise/*.c 2>/dev/null || true; } | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
     "$VENV/bin/python" -m pip install -q -e "$ROOT[$extras]"

@@ -1,4 +1,4 @@
-"""Time as the stages see it: always UTC-aware, and injectable so pure stages test without sleeping."""
+"""Time as the stages see it: UTC-aware, and injectable so pure stages test without sleeping."""
 
 from __future__ import annotations
 

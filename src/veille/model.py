@@ -35,7 +35,7 @@ class RawItem(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     source: str
-    """Name of the configured source instance, e.g. ``"replay"`` or ``"mastodon:social.example"``."""
+    """Name of the configured source instance, e.g. ``"replay"`` or ``"mastodon:example"``."""
     platform: str
     """Which mapping in ``normalise`` turns this payload into a Post: ``generic``, ``bluesky`` …"""
     payload: bytes

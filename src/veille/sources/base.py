@@ -30,5 +30,5 @@ class Source(Protocol):
     """Stable name of this source instance; cursors and health are kept under it."""
 
     def stream(self, cursor: str | None) -> AsyncIterator[Batch]:
-        """Yield batches from ``cursor`` (``None``: from wherever the source starts) until closed."""
+        """Yield batches from ``cursor`` (``None``: where the source starts) until closed."""
         ...
