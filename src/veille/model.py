@@ -88,3 +88,64 @@ class Match(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     terms: dict[str, tuple[Span, ...]] = {}
     """The explanation: for each query term that matched, where it matched."""
     backfilled: bool = False
+
+
+class Finding(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What one detector found in a post: a kind, a verdict or a hit, where, and why.
+
+    Two shapes share this record. A *classifier* (threat, sentiment …) gives one finding per
+    post whose ``label`` is its verdict, ``"none"`` included. A *span detector* (personal data,
+    confidential markers, protected names) gives one finding per hit, with an empty ``label``.
+    """
+
+    kind: str
+    """What was found: ``threat``, ``sentiment``, ``national_id``, ``iban``, ``phone``, ``email``,
+    ``payment_card``, ``licence_plate``, ``gps``, ``address``, ``protected_name``,
+    ``confidential`` … (a new detector adds its kinds; consumers ignore kinds they do not know)."""
+    detector: str
+    """Which detector produced it: ``threat``, ``personal_data``, ``protected``, ``confidential``,
+    ``sentiment`` …"""
+    label: str = ""
+    """A classifier's verdict (``"threat"`` / ``"none"``, ``"negative"`` …); empty for a hit."""
+    score: float = 1.0
+    """Confidence in ``[0, 1]``: a probability for classifiers, a fixed confidence for hits."""
+    spans: tuple[Span, ...] = ()
+    """Where, in the post's original text (half-open character offsets)."""
+    explanation: str = ""
+    """One short line a human can read. Never contains protected names in clear."""
+
+    @property
+    def is_verdict(self) -> bool:
+        """True for a classifier's per-post verdict, false for a span detector's hit."""
+        return bool(self.label)
+
+
+class Urgency(msgspec.Struct, frozen=True, kw_only=True):
+    """How urgent a post is and why, in words an operator reads on a pager."""
+
+    severity: Severity = "info"
+    score: float = 0.0
+    """The points behind the severity (see ``veille.enrich.urgency``); higher is more urgent."""
+    reasons: tuple[str, ...] = ()
+    """E.g. ``("call to violence", "names a protected officer", "3,000 followers")``."""
+
+
+class Enrichment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Everything the enrich stage learned about one post."""
+
+    lang: str = ""
+    """Language the detectors used (ISO 639-1, ``und`` when unsure)."""
+    findings: tuple[Finding, ...] = ()
+    urgency: Urgency = Urgency()
+
+    def verdict(self, kind: str) -> Finding | None:
+        """The classifier verdict of ``kind`` (e.g. ``"threat"``), if that classifier ran."""
+        for finding in self.findings:
+            if finding.kind == kind and finding.is_verdict:
+                return finding
+        return None
+
+    def hits(self) -> tuple[Finding, ...]:
+        """The span detectors' hits (sensitive information), in text order."""
+        found = [f for f in self.findings if not f.is_verdict]
+        return tuple(sorted(found, key=lambda f: f.spans[0] if f.spans else (0, 0)))
