@@ -40,6 +40,8 @@ class RawItem(msgspec.Struct, frozen=True, kw_only=True):
     """Which mapping in ``normalise`` turns this payload into a Post: ``generic``, ``bluesky`` …"""
     payload: bytes
     received_at: datetime
+    origin: str = ""
+    """Where in the source it came from (``line 12``, ``request 3 item 4``): quoted in errors."""
 
 
 class Post(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -149,3 +151,25 @@ class Enrichment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
         """The span detectors' hits (sensitive information), in text order."""
         found = [f for f in self.findings if not f.is_verdict]
         return tuple(sorted(found, key=lambda f: f.spans[0] if f.spans else (0, 0)))
+
+
+Stage = Literal["source", "normalise", "match", "enrich", "store", "alert"]
+
+
+class Quarantined(msgspec.Struct, frozen=True, kw_only=True):
+    """A record that failed a stage, kept whole with its error so that nothing is silently lost.
+
+    The rest of its batch goes on; an operator can read the error, fix the cause and replay
+    the payload.
+    """
+
+    source: str
+    """Name of the source instance the record came from."""
+    stage: Stage
+    """Where it failed."""
+    error: str
+    """What went wrong and where (line, byte offset, field), in words."""
+    payload: bytes
+    """The record as received (possibly cut to a bound, which ``error`` then says)."""
+    at: datetime
+    platform: str = ""

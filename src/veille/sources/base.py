@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import msgspec
 
-from veille.model import RawItem
+from veille.model import Quarantined, RawItem
 
 
 class Batch(msgspec.Struct, frozen=True):
@@ -20,6 +20,9 @@ class Batch(msgspec.Struct, frozen=True):
 
     items: list[RawItem]
     cursor: str | None = None
+    rejected: list[Quarantined] = []
+    """Input the source could not even cut into items (an over-long line, an invalid body):
+    quarantined by the pipeline in the same transaction as the items, so the cursor can move on."""
 
 
 @runtime_checkable

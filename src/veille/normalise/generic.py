@@ -1,0 +1,170 @@
+"""The generic JSON post: what the replay source and the HTTP ingest endpoint accept by default.
+
+One JSON object per post; only ``id`` is required, unknown fields are ignored::
+
+    {"id": "42", "text": "Merci à la #police de Liège", "lang": "fr",
+     "author": {"id": "7", "handle": "anne", "display_name": "Anne", "followers": 120},
+     "created_at": "2026-03-01T12:00:00Z", "url": "https://example.org/42",
+     "reply_to": "41", "root_id": "40", "quote_of": null, "repost_of": null,
+     "hashtags": ["police"], "mentions": [], "links": [], "edited_at": null, "deleted": false,
+     "platform": "forum"}
+
+``author`` may also be a plain handle string; ``native_id`` is accepted for ``id`` (so veille's
+own Post JSON replays as is); times are RFC 3339 (UTC when no offset is given) or seconds since
+the epoch (milliseconds when above 10^11). Hashtags, mentions and links are taken from the text
+when the payload does not list them. ``lang`` is the declared language: a hint, kept in
+``Post.lang_hint``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+
+import msgspec
+
+from veille.model import Author, Post, RawItem
+from veille.normalise.registry import MappingError
+
+Id = str | int
+
+
+class _AuthorIn(msgspec.Struct):
+    id: Id = ""
+    handle: str = ""
+    display_name: str = ""
+    name: str = ""
+    followers: int | None = None
+
+
+Time = datetime | float | None
+
+
+class GenericPost(msgspec.Struct):
+    """The accepted shape, decoded straight from bytes by msgspec (typed, no dict in between)."""
+
+    id: Id | None = None
+    native_id: Id | None = None
+    platform: str = ""
+    text: str = ""
+    author: str | _AuthorIn | None = None
+    url: str = ""
+    lang: str = ""
+    created_at: Time = None
+    reply_to: Id | None = None
+    root_id: Id | None = None
+    quote_of: Id | None = None
+    repost_of: Id | None = None
+    hashtags: list[str] | None = None
+    mentions: list[str] | None = None
+    links: list[str] | None = None
+    edited_at: Time = None
+    deleted: bool = False
+
+
+_decoder = msgspec.json.Decoder(GenericPost)
+
+_HASHTAG = re.compile(r"(?<![\w#])#(\w[\w-]*)")
+_MENTION = re.compile(r"(?<![\w@])@(\w[\w.-]*(?:@[\w-]+(?:\.[\w-]+)+)?)")
+_LINK = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
+_LINK_TAIL = ".,;:!?)]}'\""
+_MAX_ID = 512
+_MILLIS_ABOVE = 1e11
+
+
+def map_generic(item: RawItem) -> Post:
+    """Decode one generic JSON post; ``MappingError`` says which field is wrong and why."""
+    try:
+        data = _decoder.decode(item.payload)
+    except msgspec.ValidationError as exc:
+        raise MappingError(f"generic post: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise MappingError(f"payload is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MappingError("payload is not valid JSON: nested too deeply") from None
+    native_id = _id(data.native_id if data.id is None else data.id, "id")
+    if native_id is None:
+        raise MappingError("generic post: `id` is required (a string or an integer)")
+    text = _clean(data.text)
+    return Post(
+        platform=_clean(data.platform) or item.platform,
+        native_id=native_id,
+        text=text,
+        author=_author(data.author),
+        url=_clean(data.url),
+        lang_hint=_clean(data.lang).lower()[:16],
+        created_at=_time(data.created_at, "created_at"),
+        received_at=item.received_at,
+        reply_to=_id(data.reply_to, "reply_to"),
+        root_id=_id(data.root_id, "root_id"),
+        quote_of=_id(data.quote_of, "quote_of"),
+        repost_of=_id(data.repost_of, "repost_of"),
+        hashtags=_listed(data.hashtags, "#", _HASHTAG, text),
+        mentions=_listed(data.mentions, "@", _MENTION, text),
+        links=_links(data.links, text),
+        edited_at=_time(data.edited_at, "edited_at"),
+        deleted=data.deleted,
+        raw=item.payload.decode("utf-8", "replace"),
+    )
+
+
+def _clean(value: str) -> str:
+    # NUL is legal JSON but PostgreSQL refuses it in text; keep a visible replacement.
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+
+
+def _id(value: Id | None, field: str) -> str | None:
+    if value is None or value == "":
+        return None
+    text = _clean(str(value))
+    if len(text) > _MAX_ID:
+        raise MappingError(f"generic post: `{field}` is longer than {_MAX_ID} characters")
+    return text
+
+
+def _author(value: str | _AuthorIn | None) -> Author:
+    if value is None:
+        return Author()
+    if isinstance(value, str):
+        return Author(handle=_clean(value))
+    if value.followers is not None and value.followers < 0:
+        raise MappingError("generic post: `author.followers` must not be negative")
+    return Author(
+        id=_clean(str(value.id)),
+        handle=_clean(value.handle),
+        display_name=_clean(value.display_name or value.name),
+        followers=value.followers,
+    )
+
+
+def _time(value: Time, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    seconds = value / 1000 if value > _MILLIS_ABOVE else value
+    try:
+        if not math.isfinite(seconds):
+            raise ValueError("not a finite number")
+        return datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise MappingError(f"generic post: `{field}` {value!r} is not a time: {exc}") from None
+
+
+def _listed(
+    given: list[str] | None, sigil: str, pattern: re.Pattern[str], text: str
+) -> tuple[str, ...]:
+    if given is not None:
+        return tuple(_clean(v.removeprefix(sigil)) for v in given if v.strip(sigil))
+    if sigil not in text:
+        return ()
+    return tuple(dict.fromkeys(pattern.findall(text)))
+
+
+def _links(given: list[str] | None, text: str) -> tuple[str, ...]:
+    if given is not None:
+        return tuple(_clean(v) for v in given if v)
+    if "://" not in text:
+        return ()
+    return tuple(dict.fromkeys(m.rstrip(_LINK_TAIL) for m in _LINK.findall(text)))
