@@ -1,0 +1,538 @@
+"""The running program: sources → normalise → match → enrich → store → after-store hooks.
+
+Wiring only. Three kinds of asyncio task joined by bounded :class:`~veille.bus.memory.Channel`
+queues, so a slow store makes ``put`` wait all the way back to the sources and memory stays
+bounded (queue length × batch size × item bound):
+
+1. one reader per source puts its batches on the *raw* channel;
+2. the processor runs the pure stages (:class:`Processor`) on each batch, in this process or in
+   worker processes (``workers``), keeping batch order, and puts the results on the *stored*
+   channel;
+3. the writer takes whatever results are queued (up to ``store_batch_posts`` posts), writes them
+   with the sources' cursors and the quarantined records in ONE transaction of the sink (in a
+   thread, so the event loop keeps reading meanwhile), then acknowledges the sources and runs
+   the after-store hooks (alerts, live console).
+
+A cursor is therefore committed only with the posts before it. :meth:`Pipeline.stop` (what
+SIGINT/SIGTERM call) stops the readers, lets everything already read flow through and be
+committed, then returns. A record failing a stage is quarantined with its stage and error; its
+neighbours go on. A worker process that dies is replaced and the batch bisected to isolate the
+record that killed it; a store write that keeps failing is bisected the same way, and the one
+post that cannot be written is quarantined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import msgspec
+
+from veille.bus.memory import Channel, ChannelClosed
+from veille.clock import Clock, utcnow
+from veille.model import Enrichment, Match, Post, Quarantined, RawItem, Stage
+from veille.normalise.fold import Folded, fold
+from veille.normalise.registry import normalise
+from veille.sources.base import Batch, Source
+
+log = logging.getLogger(__name__)
+
+
+# --- the pure stages -------------------------------------------------------------------------
+
+
+class Matcher(Protocol):
+    """What the pipeline needs of ``veille.match``: the matches of one folded post."""
+
+    def match(self, post: Post, folded: Folded | None = None) -> list[Match]: ...
+
+
+Language = Callable[[Post, Folded], str]
+"""Decides ``post.lang`` before matching (so ``lang:`` rules work); returns an ISO 639-1 code,
+``"und"`` when unsure. Without one, the platform's hint is used."""
+
+Enricher = Callable[[Post, Folded, Sequence[Match], Enrichment], Enrichment]
+"""One enrichment step (sentiment, threat, personal data, urgency …): receives what the earlier
+steps found and returns it extended. Steps run in order, so urgency scoring goes last."""
+
+
+class Processed(msgspec.Struct):
+    """One batch after the pure stages: ``posts[i]`` matched ``matches[i]``."""
+
+    posts: list[Post] = []
+    sources: list[str] = []
+    """Parallel to ``posts``: the source each came from."""
+    matches: list[list[Match]] = []
+    enrichments: list[Enrichment] = []
+    """Parallel to ``posts``; empty when no enricher is installed."""
+    quarantined: list[Quarantined] = []
+
+    def extend(self, other: Processed) -> None:
+        self.posts += other.posts
+        self.sources += other.sources
+        self.matches += other.matches
+        self.enrichments += other.enrichments
+        self.quarantined += other.quarantined
+
+
+class Processor:
+    """normalise → language → fold → match → enrich for a batch; pure, no I/O.
+
+    Each item is handled on its own: the first stage that raises quarantines that item with
+    the stage's name and the error, and the batch goes on.
+    """
+
+    def __init__(
+        self,
+        matcher: Matcher,
+        *,
+        language: Language | None = None,
+        enrichers: Sequence[Enricher] = (),
+        clock: Clock = utcnow,
+    ) -> None:
+        self.matcher = matcher
+        self.language = language
+        self.enrichers = tuple(enrichers)
+        self.clock = clock
+
+    def __call__(self, items: Sequence[RawItem]) -> Processed:
+        out = Processed()
+        for item in items:
+            stage: Stage = "normalise"
+            try:
+                posts = normalise(item)
+                for post in posts:
+                    stage = "normalise"
+                    folded = fold(post.text)
+                    if self.language is not None:
+                        post.lang = self.language(post, folded)
+                    elif not post.lang:
+                        post.lang = post.lang_hint
+                    stage = "match"
+                    matches = self.matcher.match(post, folded)
+                    if self.enrichers:
+                        stage = "enrich"
+                        enrichment = Enrichment(lang=post.lang)
+                        for enrich in self.enrichers:
+                            enrichment = enrich(post, folded, matches, enrichment)
+                        out.enrichments.append(enrichment)
+                    out.posts.append(post)
+                    out.sources.append(item.source)
+                    out.matches.append(matches)
+            except Exception as exc:  # one bad record must not stop its neighbours
+                # Posts of this item appended before the failure are kept: they are complete.
+                if len(out.enrichments) > len(out.posts):
+                    out.enrichments.pop()
+                out.quarantined.append(quarantine(item, stage, exc, self.clock))
+        return out
+
+
+def quarantine(
+    item: RawItem, stage: Stage, error: BaseException | str, clock: Clock
+) -> Quarantined:
+    """The quarantine record of ``item``, its error prefixed with where the item came from."""
+    message = error if isinstance(error, str) else (str(error) or type(error).__name__)
+    return Quarantined(
+        source=item.source,
+        stage=stage,
+        error=f"{item.origin}: {message}" if item.origin else message,
+        payload=item.payload,
+        at=clock(),
+        platform=item.platform,
+    )
+
+
+# Worker processes build their Processor once, from a picklable factory.
+ProcessorFactory = Callable[[], Processor]
+_worker_processor: Processor | None = None
+
+
+def _init_worker(factory: ProcessorFactory) -> None:
+    global _worker_processor  # one processor per worker process, by design
+    _worker_processor = factory()
+
+
+_items_codec = msgspec.msgpack.Encoder()
+_items_decoder = msgspec.msgpack.Decoder(list[RawItem])
+_processed_decoder = msgspec.msgpack.Decoder(Processed)
+
+
+def _process_in_worker(payload: bytes) -> bytes:
+    # Records cross the process boundary as msgpack of the model: much cheaper than pickle.
+    assert _worker_processor is not None, "worker process was not initialised"
+    return _items_codec.encode(_worker_processor(_items_decoder.decode(payload)))
+
+
+# --- the I/O side ----------------------------------------------------------------------------
+
+
+class Sink(Protocol):
+    """The store, as the writer sees it: one transaction per call."""
+
+    def write(
+        self,
+        posts: Sequence[Post],
+        matches: Sequence[Sequence[Match]],
+        quarantined: Sequence[Quarantined],
+        cursors: Mapping[str, str],
+    ) -> None:
+        """Store posts (upsert), their matches, quarantined records and cursors atomically."""
+        ...
+
+
+@runtime_checkable
+class Acknowledging(Protocol):
+    """A source that wants to know when each of its batches is stored (HTTP ingest does)."""
+
+    def stored(self, batch: Batch, quarantined: Sequence[Quarantined]) -> None: ...
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """A source that ends its stream itself when asked (draining what it accepted)."""
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What one transaction committed: handed to the after-store hooks."""
+
+    posts: Sequence[Post]
+    matches: Sequence[Sequence[Match]]
+    enrichments: Sequence[Enrichment]
+    quarantined: Sequence[Quarantined]
+    cursors: Mapping[str, str]
+
+
+AfterStore = Callable[[Stored], Awaitable[None] | None]
+"""Runs after each commit, in order (alert engine, live console, metrics). A hook that raises
+is logged; it never undoes or blocks storage."""
+
+
+@dataclass
+class Stats:
+    """Counters of a running pipeline, read by the live console and the benchmark."""
+
+    received: int = 0
+    stored: int = 0
+    matched_posts: int = 0
+    matches: int = 0
+    quarantined: int = 0
+    transactions: int = 0
+    started: float = field(default_factory=time.monotonic)
+    by_source: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        """Posts stored per second since the start."""
+        elapsed = time.monotonic() - self.started
+        return self.stored / elapsed if elapsed > 0 else 0.0
+
+
+@dataclass
+class _Work:
+    """A batch on its way: where it came from and, once processed, what it became."""
+
+    source: Source
+    batch: Batch
+    processed: Processed | None = None
+
+
+class Pipeline:
+    """Runs sources through the stages into a sink until they end or :meth:`stop` is called."""
+
+    def __init__(
+        self,
+        sources: Iterable[Source],
+        sink: Sink,
+        processor: Processor | ProcessorFactory,
+        *,
+        workers: int = 0,
+        queue_batches: int = 4,
+        store_batch_posts: int = 5000,
+        cursors: Mapping[str, str] | None = None,
+        after_store: Sequence[AfterStore] = (),
+        clock: Clock = utcnow,
+    ) -> None:
+        """``processor`` is a Processor, or with ``workers`` a picklable factory of one."""
+        self.sources = list(sources)
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two sources share a name: {sorted(names)}")
+        self.sink = sink
+        self.workers = workers
+        self.store_batch_posts = store_batch_posts
+        self.cursors = dict(cursors or {})
+        self.after_store = list(after_store)
+        self.clock = clock
+        self.stats = Stats()
+        self._factory: ProcessorFactory | None = None
+        self._processor: Processor | None = None
+        if isinstance(processor, Processor):
+            if workers:
+                raise ValueError("worker processes need a processor factory, not a Processor")
+            self._processor = processor
+        elif workers:
+            self._factory = processor
+        else:
+            self._processor = processor()
+        self._raw: Channel[_Work] = Channel(queue_batches, "raw")
+        self._processed: Channel[_Work] = Channel(queue_batches, "processed")
+        self._readers: list[asyncio.Task[None]] = []
+        self._pool: Executor | None = None
+        self._stopping = False
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def run(self) -> Stats:
+        """Run until every source has ended, or :meth:`stop` was called and all is drained."""
+        self._start_pool()
+        try:
+            self._readers = [
+                asyncio.create_task(self._read(source), name=f"read {source.name}")
+                for source in self.sources
+            ]
+            stages = [
+                asyncio.create_task(self._process(), name="process"),
+                asyncio.create_task(self._write(), name="write"),
+            ]
+            readers = asyncio.gather(*self._readers, return_exceptions=True)
+            for source, result in zip(self.sources, await readers, strict=True):
+                if isinstance(result, BaseException) and not isinstance(
+                    result, asyncio.CancelledError
+                ):
+                    log.error("source %s failed: %s", source.name, result, exc_info=result)
+            self._raw.close()
+            await asyncio.gather(*stages)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+        return self.stats
+
+    def stop(self) -> None:
+        """Stop reading; what was read goes through and is committed, then :meth:`run` returns."""
+        if self._stopping:
+            return
+        self._stopping = True
+        for source, reader in zip(self.sources, self._readers, strict=False):
+            if isinstance(source, Closable):
+                source.close()  # it ends its own stream after handing over what it accepted
+            else:
+                reader.cancel()
+
+    def install_signal_handlers(self) -> None:
+        """SIGINT/SIGTERM drain and commit; a second one exits at once (committed data stays)."""
+        loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int) -> None:
+            if self._stopping:
+                log.warning("second %s: exiting without draining", signal.Signals(signum).name)
+                raise SystemExit(128 + signum)
+            log.info("%s: draining, then stopping", signal.Signals(signum).name)
+            self.stop()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal, signum)
+
+    # -- stage 1: read ------------------------------------------------------------------------
+
+    async def _read(self, source: Source) -> None:
+        async for batch in source.stream(self.cursors.get(source.name)):
+            self.stats.received += len(batch.items)
+            try:
+                await self._raw.put(_Work(source, batch))
+            except ChannelClosed:
+                return
+
+    # -- stage 2: the pure stages -------------------------------------------------------------
+
+    async def _process(self) -> None:
+        # Submitting and collecting are two tasks, so worker processes always have the next
+        # batch queued while the oldest result is awaited; results leave in batch order.
+        in_flight: Channel[tuple[_Work, asyncio.Future[Processed]]] = Channel(
+            max(1, self.workers) * 2, "in flight"
+        )
+
+        async def submit() -> None:
+            try:
+                async for work in self._raw:
+                    future = asyncio.ensure_future(self._run_pure(work.batch.items))
+                    await in_flight.put((work, future))
+            finally:
+                in_flight.close()
+
+        async def collect() -> None:
+            try:
+                async for work, future in in_flight:
+                    work.processed = await future
+                    work.processed.quarantined += work.batch.rejected
+                    await self._processed.put(work)
+            finally:
+                self._processed.close()
+
+        await asyncio.gather(submit(), collect())
+
+    async def _run_pure(self, items: list[RawItem]) -> Processed:
+        if self._processor is not None:
+            return self._processor(items)
+        assert self._pool is not None
+        payload = _items_codec.encode(items)
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(
+                self._pool, _process_in_worker, payload
+            )
+            return _processed_decoder.decode(result)
+        except BrokenProcessPool:
+            self._start_pool()
+            if len(items) == 1:
+                log.error("worker died on %s %s: quarantined", items[0].source, items[0].origin)
+                return Processed(
+                    quarantined=[
+                        quarantine(items[0], "match", "a worker process died on it", self.clock)
+                    ]
+                )
+            half = len(items) // 2
+            first = await self._run_pure(items[:half])
+            first.extend(await self._run_pure(items[half:]))
+            return first
+
+    def _start_pool(self) -> None:
+        if self._factory is None:
+            return
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.workers, initializer=_init_worker, initargs=(self._factory,)
+        )
+
+    # -- stage 3: store -----------------------------------------------------------------------
+
+    async def _write(self) -> None:
+        while True:
+            try:
+                works = [await self._processed.get()]
+            except ChannelClosed:
+                return
+            size = _posts(works[-1])
+            while size < self.store_batch_posts and (more := self._processed.get_nowait()):
+                works.append(more)
+                size += _posts(more)
+            await self._commit(works)
+
+    async def _commit(self, works: list[_Work]) -> None:
+        combined = Processed()
+        cursors: dict[str, str] = {}
+        for work in works:
+            assert work.processed is not None
+            combined.extend(work.processed)
+            if work.batch.cursor is not None:
+                cursors[work.source.name] = work.batch.cursor
+        await self._write_isolating(combined, cursors)
+        self.cursors.update(cursors)
+        self._count(combined, works)
+        for work in works:
+            if isinstance(work.source, Acknowledging):
+                assert work.processed is not None
+                work.source.stored(work.batch, work.processed.quarantined)
+        stored = Stored(
+            combined.posts, combined.matches, combined.enrichments, combined.quarantined, cursors
+        )
+        for hook in self.after_store:
+            try:
+                result = hook(stored)
+                if result is not None:
+                    await result
+            except Exception:
+                log.exception("after-store hook %r failed", hook)
+
+    async def _write_isolating(self, done: Processed, cursors: Mapping[str, str]) -> None:
+        """Write in one transaction; when that fails, bisect to find and quarantine the culprit.
+
+        The cursors go with the last piece, so none is committed before all its posts are. When
+        nothing is left to isolate the store itself is failing: wait and try again, for ever
+        (backpressure then holds the sources).
+        """
+        pause = 0.1
+        while True:
+            try:
+                await self._write_once(done, cursors)
+                return
+            except Exception as exc:
+                error = exc
+            if len(done.posts) > 1:
+                log.warning(
+                    "store write of %d posts failed (%s): bisecting", len(done.posts), error
+                )
+                half = len(done.posts) // 2
+                first = Processed(
+                    done.posts[:half],
+                    done.sources[:half],
+                    done.matches[:half],
+                    done.enrichments[:half],
+                )
+                second = Processed(
+                    done.posts[half:],
+                    done.sources[half:],
+                    done.matches[half:],
+                    done.enrichments[half:],
+                    done.quarantined,
+                )
+                await self._write_isolating(first, {})
+                await self._write_isolating(second, cursors)
+                first.extend(second)
+                _replace(done, first)
+                return
+            if done.posts:
+                post = done.posts[0]
+                culprit = Quarantined(
+                    source=done.sources[0],
+                    stage="store",
+                    error=f"post {post.platform}:{post.native_id}: {error}",
+                    payload=msgspec.json.encode(post),
+                    at=self.clock(),
+                    platform=post.platform,
+                )
+                alone = Processed(quarantined=[*done.quarantined, culprit])
+                with contextlib.suppress(Exception):
+                    await self._write_once(alone, cursors)
+                    _replace(done, alone)
+                    return
+            log.error("store unavailable (%s); retrying in %.1f s", error, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+    async def _write_once(self, done: Processed, cursors: Mapping[str, str]) -> None:
+        await asyncio.to_thread(
+            self.sink.write, done.posts, done.matches, done.quarantined, cursors
+        )
+
+    def _count(self, done: Processed, works: list[_Work]) -> None:
+        stats = self.stats
+        stats.transactions += 1
+        stats.stored += len(done.posts)
+        stats.quarantined += len(done.quarantined)
+        for matches in done.matches:
+            if matches:
+                stats.matched_posts += 1
+                stats.matches += len(matches)
+        for work in works:
+            name = work.source.name
+            stats.by_source[name] = stats.by_source.get(name, 0) + len(work.batch.items)
+
+
+def _replace(target: Processed, source: Processed) -> None:
+    target.posts, target.sources, target.matches = source.posts, source.sources, source.matches
+    target.enrichments, target.quarantined = source.enrichments, source.quarantined
+
+
+def _posts(work: _Work) -> int:
+    return len(work.processed.posts) if work.processed is not None else 0
