@@ -97,6 +97,7 @@ def test_nul_is_replaced_visibly() -> None:
         (b'{"id": 1, "created_at": "yesterday"}', r"created_at"),
         (b'{"id": 1, "created_at": 1e300}', "is not a time"),
         (b'{"id": 1, "author": {"followers": -1}}', "followers"),
+        (b'{"id": 1, "author": {"followers": 18446744073709551615}}', "2\\^63"),
         (b'{"id": 1, "hashtags": "police"}', r"hashtags"),
         (b'{"id": [1]}', r"\$\.id"),
         (b"[1, 2]", "Expected `object`"),

@@ -128,8 +128,8 @@ def _author(value: str | _AuthorIn | None) -> Author:
         return Author()
     if isinstance(value, str):
         return Author(handle=_clean(value))
-    if value.followers is not None and value.followers < 0:
-        raise MappingError("generic post: `author.followers` must not be negative")
+    if value.followers is not None and not 0 <= value.followers < 1 << 63:
+        raise MappingError("generic post: `author.followers` must be between 0 and 2^63")
     return Author(
         id=_clean(str(value.id)),
         handle=_clean(value.handle),
