@@ -1,0 +1,79 @@
+"""Anchors: literal terms at least one of which every post matching a query must contain.
+
+This is the Lucene Monitor "presearcher" idea. The matcher indexes each rule under its anchors
+and evaluates a rule only when its anchors show up in a post; the store's archive search uses
+the same anchors as a full-text prefilter, then verifies candidates with the real matcher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from veille.rules.query import (
+    And,
+    Filter,
+    Hashtag,
+    Mention,
+    Not,
+    Or,
+    Parsed,
+    Prefix,
+    Query,
+    Regex,
+    Words,
+)
+
+AnchorKind = Literal["words", "prefix", "hashtag", "mention"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Anchor:
+    """A literal a matching post contains: folded ``words`` (space-separated, a phrase when
+    several), a word ``prefix``, a ``hashtag`` (without ``#``) or a ``mention`` (with ``@``)."""
+
+    kind: AnchorKind
+    text: str
+
+    @property
+    def cost(self) -> float:
+        """Rough guess of how often the literal occurs: short and wildcard literals are common."""
+        base = {"prefix": 4.0, "words": 2.0, "hashtag": 1.0, "mention": 1.0}[self.kind]
+        if self.kind == "words" and " " in self.text:
+            base = 0.5
+        return base / min(max(len(self.text), 1), 8)
+
+
+def _cost(anchors: frozenset[Anchor]) -> float:
+    return sum(a.cost for a in anchors)
+
+
+def node_anchors(node: Query) -> frozenset[Anchor] | None:
+    """Anchors of a node: ``None`` when it can match without any literal (NOT, filters,
+    regex), an empty set when it can never match (a term with no letters or digits)."""
+    if isinstance(node, Words):
+        return frozenset([Anchor("words", " ".join(node.words))]) if node.words else frozenset()
+    if isinstance(node, Prefix):
+        return frozenset([Anchor("prefix", node.stem)])
+    if isinstance(node, Hashtag):
+        return frozenset([Anchor("hashtag", node.tag)])
+    if isinstance(node, Mention):
+        return frozenset([Anchor("mention", node.handle)])
+    if isinstance(node, Not | Filter | Regex):
+        return None
+    if isinstance(node, Or):
+        union: set[Anchor] = set()
+        for child in node.children:
+            sub = node_anchors(child)
+            if sub is None:
+                return None
+            union |= sub
+        return frozenset(union)
+    children = list(node.children) if isinstance(node, And) else [node.left, node.right]
+    options = [a for a in map(node_anchors, children) if a is not None]
+    return min(options, key=_cost) if options else None
+
+
+def anchors(query: Parsed) -> frozenset[Anchor] | None:
+    """Anchors of a whole query (see :func:`node_anchors`)."""
+    return node_anchors(query.root)
