@@ -1,6 +1,7 @@
 import asyncio
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,22 +41,25 @@ class MemorySink:
         self.delay = delay
         self.attempts = 0
 
-    def write(
+    def write_batch(
         self,
         posts: Sequence[Post],
-        matches: Sequence[Sequence[Match]],
-        quarantined: Sequence[Quarantined],
-        cursors: Mapping[str, str],
+        matches: Sequence[Sequence[Match]] | None = None,
+        cursors: Mapping[str, str] | None = None,
+        *,
+        rejected: Sequence[Quarantined] = (),
+        folded: Sequence[str] | None = None,
+        source: str = "",
     ) -> None:
         self.attempts += 1
         if self.delay:
-            import time
-
             time.sleep(self.delay)
         if self.refuse and any(p.native_id == self.refuse for p in posts):
             raise ValueError(f"cannot store {self.refuse}")
+        assert folded is not None
+        assert len(folded) == len(posts) == len(matches or ())
         self.transactions.append(
-            (list(posts), [list(m) for m in matches], list(quarantined), dict(cursors))
+            (list(posts), [list(m) for m in matches or ()], list(rejected), dict(cursors or {}))
         )
 
     @property

@@ -37,6 +37,40 @@ class RulesSettings(Section):
     """Rule files, or folders whose ``*.toml`` files are all loaded."""
 
 
+class PipelineSettings(Section):
+    """How posts flow: batch sizes, queue bounds, worker processes (docs/running.md)."""
+
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    """Items per batch read from a replay file or stdin."""
+    queue_batches: int = Field(default=4, ge=1, le=1_000)
+    """Batches each queue between two stages holds before the earlier stage waits."""
+    workers: int = Field(default=1, ge=0, le=64)
+    """Processes running normalise → match → enrich; 0 runs them in the main process."""
+    store_batch_posts: int = Field(default=5000, ge=1, le=1_000_000)
+    """Most posts written in one transaction (queued batches are combined up to this)."""
+    max_line_bytes: int = Field(default=1 << 20, ge=1_024, le=1 << 30)
+    """Longest JSON line accepted from a replay; longer ones are quarantined."""
+
+
+class IngestSettings(Section):
+    """The HTTP ingest endpoint ``POST /ingest`` (docs/running.md)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8787, ge=1, le=65_535)
+    token: str = ""
+    """Bearer token clients must send, 16 characters at least. Prefer the environment:
+    ``VEILLE_INGEST__TOKEN``."""
+    platform: str = "generic"
+    """Mapping applied to posted payloads."""
+    max_body_bytes: int = Field(default=8 << 20, ge=1_024, le=1 << 30)
+    max_items: int = Field(default=10_000, ge=1, le=1_000_000)
+    queue_requests: int = Field(default=8, ge=1, le=10_000)
+    """Requests waiting for the pipeline before clients get 429."""
+    ack_seconds: float = Field(default=10.0, ge=0, le=300)
+    """How long a request waits for its posts to be stored before answering 202."""
+
+
 class Settings(BaseSettings):
     """The whole configuration of one veille installation."""
 
@@ -46,6 +80,8 @@ class Settings(BaseSettings):
 
     store: StoreSettings = Field(default_factory=StoreSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import time
@@ -32,7 +33,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -71,14 +72,36 @@ class Processed(msgspec.Struct):
     sources: list[str] = []
     """Parallel to ``posts``: the source each came from."""
     matches: list[list[Match]] = []
+    folded: list[str] = []
+    """Parallel to ``posts``: the folded scan text (the store indexes it for search)."""
     enrichments: list[Enrichment] = []
     """Parallel to ``posts``; empty when no enricher is installed."""
     quarantined: list[Quarantined] = []
+
+    def split(self, at: int) -> tuple[Processed, Processed]:
+        """The first ``at`` posts, and the rest with the quarantined records."""
+        head = Processed(
+            self.posts[:at],
+            self.sources[:at],
+            self.matches[:at],
+            self.folded[:at],
+            self.enrichments[:at],
+        )
+        tail = Processed(
+            self.posts[at:],
+            self.sources[at:],
+            self.matches[at:],
+            self.folded[at:],
+            self.enrichments[at:],
+            self.quarantined,
+        )
+        return head, tail
 
     def extend(self, other: Processed) -> None:
         self.posts += other.posts
         self.sources += other.sources
         self.matches += other.matches
+        self.folded += other.folded
         self.enrichments += other.enrichments
         self.quarantined += other.quarantined
 
@@ -127,6 +150,7 @@ class Processor:
                     out.posts.append(post)
                     out.sources.append(item.source)
                     out.matches.append(matches)
+                    out.folded.append(folded.scan)
             except Exception as exc:  # one bad record must not stop its neighbours
                 # Posts of this item appended before the failure are kept: they are complete.
                 if len(out.enrichments) > len(out.posts):
@@ -175,16 +199,20 @@ def _process_in_worker(payload: bytes) -> bytes:
 
 
 class Sink(Protocol):
-    """The store, as the writer sees it: one transaction per call."""
+    """The store as the writer sees it (``veille.store.Store`` is one): one transaction a call."""
 
-    def write(
+    def write_batch(
         self,
         posts: Sequence[Post],
-        matches: Sequence[Sequence[Match]],
-        quarantined: Sequence[Quarantined],
-        cursors: Mapping[str, str],
-    ) -> None:
-        """Store posts (upsert), their matches, quarantined records and cursors atomically."""
+        matches: Sequence[Sequence[Match]] | None = None,
+        cursors: Mapping[str, str] | None = None,
+        *,
+        rejected: Sequence[Quarantined] = (),
+        folded: Sequence[str] | None = None,
+        source: str = "",
+    ) -> Any:
+        """Store posts (upsert), their matches, quarantined records and cursors atomically;
+        the result may list the conversations it ``flagged`` as ``(platform, root)``."""
         ...
 
 
@@ -211,6 +239,8 @@ class Stored:
     enrichments: Sequence[Enrichment]
     quarantined: Sequence[Quarantined]
     cursors: Mapping[str, str]
+    flagged: Sequence[tuple[str, str]] = ()
+    """Conversations ``(platform, root)`` this transaction flagged."""
 
 
 AfterStore = Callable[[Stored], Awaitable[None] | None]
@@ -436,7 +466,7 @@ class Pipeline:
             combined.extend(work.processed)
             if work.batch.cursor is not None:
                 cursors[work.source.name] = work.batch.cursor
-        await self._write_isolating(combined, cursors)
+        flagged = await self._write_isolating(combined, cursors)
         self.cursors.update(cursors)
         self._count(combined, works)
         for work in works:
@@ -444,7 +474,12 @@ class Pipeline:
                 assert work.processed is not None
                 work.source.stored(work.batch, work.processed.quarantined)
         stored = Stored(
-            combined.posts, combined.matches, combined.enrichments, combined.quarantined, cursors
+            combined.posts,
+            combined.matches,
+            combined.enrichments,
+            combined.quarantined,
+            cursors,
+            flagged,
         )
         for hook in self.after_store:
             try:
@@ -454,43 +489,31 @@ class Pipeline:
             except Exception:
                 log.exception("after-store hook %r failed", hook)
 
-    async def _write_isolating(self, done: Processed, cursors: Mapping[str, str]) -> None:
+    async def _write_isolating(
+        self, done: Processed, cursors: Mapping[str, str]
+    ) -> list[tuple[str, str]]:
         """Write in one transaction; when that fails, bisect to find and quarantine the culprit.
 
         The cursors go with the last piece, so none is committed before all its posts are. When
         nothing is left to isolate the store itself is failing: wait and try again, for ever
-        (backpressure then holds the sources).
+        (backpressure then holds the sources). Returns the conversations flagged.
         """
         pause = 0.1
         while True:
             try:
-                await self._write_once(done, cursors)
-                return
+                return await self._write_once(done, cursors)
             except Exception as exc:
                 error = exc
             if len(done.posts) > 1:
                 log.warning(
                     "store write of %d posts failed (%s): bisecting", len(done.posts), error
                 )
-                half = len(done.posts) // 2
-                first = Processed(
-                    done.posts[:half],
-                    done.sources[:half],
-                    done.matches[:half],
-                    done.enrichments[:half],
-                )
-                second = Processed(
-                    done.posts[half:],
-                    done.sources[half:],
-                    done.matches[half:],
-                    done.enrichments[half:],
-                    done.quarantined,
-                )
-                await self._write_isolating(first, {})
-                await self._write_isolating(second, cursors)
+                first, second = done.split(len(done.posts) // 2)
+                flagged = await self._write_isolating(first, {})
+                flagged += await self._write_isolating(second, cursors)
                 first.extend(second)
                 _replace(done, first)
-                return
+                return flagged
             if done.posts:
                 post = done.posts[0]
                 culprit = Quarantined(
@@ -505,15 +528,27 @@ class Pipeline:
                 with contextlib.suppress(Exception):
                     await self._write_once(alone, cursors)
                     _replace(done, alone)
-                    return
+                    return []
             log.error("store unavailable (%s); retrying in %.1f s", error, pause)
             await asyncio.sleep(pause)
             pause = min(pause * 2, 5.0)
 
-    async def _write_once(self, done: Processed, cursors: Mapping[str, str]) -> None:
-        await asyncio.to_thread(
-            self.sink.write, done.posts, done.matches, done.quarantined, cursors
+    async def _write_once(
+        self, done: Processed, cursors: Mapping[str, str]
+    ) -> list[tuple[str, str]]:
+        sources = set(done.sources)
+        result = await asyncio.to_thread(
+            functools.partial(
+                self.sink.write_batch,
+                done.posts,
+                done.matches,
+                cursors,
+                rejected=done.quarantined,
+                folded=done.folded,
+                source=sources.pop() if len(sources) == 1 else "",
+            )
         )
+        return list(getattr(result, "flagged", ()))
 
     def _count(self, done: Processed, works: list[_Work]) -> None:
         stats = self.stats
@@ -530,8 +565,8 @@ class Pipeline:
 
 
 def _replace(target: Processed, source: Processed) -> None:
-    target.posts, target.sources, target.matches = source.posts, source.sources, source.matches
-    target.enrichments, target.quarantined = source.enrichments, source.quarantined
+    for name in Processed.__struct_fields__:
+        setattr(target, name, getattr(source, name))
 
 
 def _posts(work: _Work) -> int:
