@@ -14,3 +14,7 @@ def main() -> None:
 
 
 # Command modules register themselves below; keep this list sorted.
+
+from veille.cli.init import init  # noqa: E402
+
+main.add_command(init)

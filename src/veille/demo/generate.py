@@ -305,7 +305,7 @@ class _Writer:
             "text": text,
             "lang": lang,
             "author": self.rng.choice(self.authors[lang]),
-            "created_at": at.isoformat().replace("+00:00", "Z"),
+            "created_at": at.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "url": f"https://demo.invalid/{native_id}",
         }
         if reply_to:
