@@ -96,7 +96,7 @@ class LiveConsole:
         self.fetch_conversations = conversations
         self.console = console or Console()
         self.plain = (not self.console.is_terminal) if plain is None else plain
-        self.latest: deque[tuple[Post, list[Match]]] = deque(maxlen=latest)
+        self.latest: deque[tuple[Post, Sequence[Match]]] = deque(maxlen=latest)
         self.conversations: list[ConversationLine] = []
         self.flagged_total = 0
         self._fetched = 0.0
