@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from veille.testing import FakeClock
+from veille.testing import FakeClock, PostgresServer
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -22,3 +24,50 @@ def shared_data() -> Path:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+# -- databases -------------------------------------------------------------------------------
+# `db_url` gives each test a fresh, migrated database, once on SQLite and once on a real
+# PostgreSQL 15 (marked `pg`) started on loopback for the session by `pg_server`. Use it for
+# anything that talks to the store; `pg_url` alone when a test needs PostgreSQL only.
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server on 127.0.0.1 for the whole session (initdb as `postgres` if root)."""
+    try:
+        server = PostgresServer()
+    except FileNotFoundError as exc:
+        pytest.skip(f"PostgreSQL is not installed ({exc}); scripts/test installs it")
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: PostgresServer) -> str:
+    """Name of a database migrated to the head once, copied for each test."""
+    from veille.store.engine import create_engine
+    from veille.store.migrate import upgrade
+
+    name = "veille_template"
+    engine = create_engine(pg_server.create_database(name))
+    upgrade(engine)
+    engine.dispose()
+    return name
+
+
+@pytest.fixture
+def pg_url(pg_server: PostgresServer, pg_template: str) -> str:
+    """URL of a fresh PostgreSQL database at the current schema."""
+    return pg_server.create_database(f"t{next(_databases)}", template=pg_template)
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database URL, once for SQLite (in tmp_path) and once for PostgreSQL."""
+    if request.param == "pg":
+        return str(request.getfixturevalue("pg_url"))
+    return f"sqlite:///{tmp_path / 'veille.db'}"

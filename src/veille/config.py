@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
@@ -30,6 +30,17 @@ class Section(BaseModel):
 class StoreSettings(Section):
     url: str = "sqlite:///veille.db"
     """SQLAlchemy URL: ``sqlite:///path`` (default) or ``postgresql+psycopg://user@host/db``."""
+    keep: Literal["all", "matched"] = "all"
+    """``all`` stores every post; ``matched`` only posts that matched a rule and the posts of
+    conversations followed after a match (the rest is counted and dropped)."""
+    synchronous: Literal["off", "normal", "full", "extra"] = "normal"
+    """SQLite only: ``normal`` keeps every committed batch through a killed process; ``full``
+    also through a power cut, at the cost of one fsync per batch."""
+
+
+class ConversationsSettings(Section):
+    follow_window_hours: float = Field(default=72.0, gt=0, le=24 * 365)
+    """How long after its last match a flagged conversation's new posts are still followed."""
 
 
 class RulesSettings(Section):
@@ -79,6 +90,7 @@ class Settings(BaseSettings):
     )
 
     store: StoreSettings = Field(default_factory=StoreSettings)
+    conversations: ConversationsSettings = Field(default_factory=ConversationsSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)

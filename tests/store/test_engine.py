@@ -1,0 +1,52 @@
+"""Opening databases: URLs, SQLite pragmas, write transactions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from veille.store import StoreError, create_engine
+from veille.store.engine import WRITE
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url", "not a database URL"),
+        ("mysql://h/db", "only sqlite and postgresql"),
+        ("postgresql+psycopg2://h/db", "use the psycopg driver"),
+    ],
+)
+def test_bad_urls_are_explained(url: str, message: str) -> None:
+    with pytest.raises(StoreError, match=message):
+        create_engine(url)
+
+
+def test_sqlite_pragmas(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/sub/dir/v.db", synchronous="full")
+    with engine.connect() as conn:
+        pragma = lambda name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()  # noqa: E731
+        assert pragma("journal_mode") == "wal"
+        assert pragma("foreign_keys") == 1
+        assert pragma("synchronous") == 2
+    assert (tmp_path / "sub" / "dir" / "v.db").exists()
+    engine.dispose()
+
+
+def test_write_transactions_take_the_lock_up_front(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/v.db", busy_timeout=0.2)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x)")
+    with engine.connect().execution_options(**WRITE) as first, first.begin():
+        # A second writer is refused at BEGIN, before it has done any work.
+        with (
+            engine.connect().execution_options(**WRITE) as second,
+            pytest.raises(sa.exc.OperationalError, match="locked"),
+        ):
+            second.begin()
+        # Readers are not blocked by the writer.
+        with engine.connect() as reader:
+            assert reader.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+    engine.dispose()

@@ -1,0 +1,232 @@
+"""The write path: upserts, edits, deletions, matches, cursors and quarantine, on both engines."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from veille.model import Author, Match, Post, Quarantined
+from veille.store import Store
+from veille.testing import FakeClock
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def post(native_id: str, text: str = "hello", **fields: object) -> Post:
+    fields.setdefault("created_at", T0)
+    return Post(platform="mastodon", native_id=native_id, text=text, **fields)  # type: ignore[arg-type]
+
+
+def match(rule: str = "r1", version: int = 1, **fields: object) -> Match:
+    return Match(rule=rule, version=version, spans=((0, 5),), terms={"hello": ((0, 5),)}, **fields)  # type: ignore[arg-type]
+
+
+def test_posts_round_trip_every_field(store: Store) -> None:
+    original = Post(
+        platform="bluesky",
+        native_id="at://did:plc:abc/app.bsky.feed.post/3k",
+        text="Politie in Gent 🚓 #veiligheid",
+        author=Author(id="did:plc:abc", handle="a.bsky.social", display_name="Ä", followers=12),
+        url="https://bsky.app/profile/a/post/3k",
+        lang="nl",
+        lang_hint="nl",
+        created_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        received_at=datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC),
+        reply_to="at://x/1",
+        root_id="at://x/0",
+        quote_of="at://q",
+        repost_of=None,
+        hashtags=("veiligheid",),
+        mentions=("@b",),
+        links=("https://example.org/a?b=c",),
+        raw='{"k": "v"}',
+    )
+    result = store.write_batch([original])
+    assert result.inserted == 1
+    stored = store.post("bluesky", original.native_id)
+    assert stored is not None
+    assert stored.post == original
+    assert stored.conversation_root == "at://x/0"
+    assert stored.version == 1
+    assert store.post_by_id(stored.id) == stored
+
+
+def test_redelivery_is_a_no_op(store: Store) -> None:
+    first = store.write_batch([post("1"), post("2")], [[match()], []])
+    again = store.write_batch([post("1"), post("2")], [[match()], []])
+    assert (first.inserted, first.matches) == (2, 1)
+    assert (again.inserted, again.unchanged, again.matches) == (0, 2, 0)
+    assert again.post_ids == first.post_ids
+    counts = store.counts()
+    assert (counts["posts"], counts["matches"]) == (2, 1)
+
+
+def test_edit_keeps_history_and_rematches(store: Store, clock: FakeClock) -> None:
+    store.write_batch([post("1", "first text")], [[match()]])
+    clock.advance(60)
+    edited = post("1", "second text", edited_at=T0 + timedelta(minutes=5))
+    result = store.write_batch([edited], [[match("r2")]])
+    assert result.edited == 1
+    stored = store.post("mastodon", "1")
+    assert stored is not None
+    assert stored.post.text == "second text"
+    assert stored.version == 2
+    assert [m.match.rule for m in stored.matches] == ["r2"]  # matches of the current text only
+    [old] = store.history(stored.id)
+    assert (old.version, old.text, old.replaced_at) == (1, "first text", clock.now)
+    # A late copy of the first text, or an older edit, changes nothing.
+    late = store.write_batch([post("1", "first text")], [[match()]])
+    assert (late.unchanged, late.edited, late.matches) == (1, 0, 0)
+    assert store.post("mastodon", "1").post.text == "second text"  # type: ignore[union-attr]
+
+
+def test_edit_without_edit_times_and_stale_copy(store: Store) -> None:
+    store.write_batch([post("1", "v1")])
+    store.write_batch([post("1", "v2")])
+    store.write_batch([post("1", "v1")])  # a re-delivery of v1: already in history
+    stored = store.post("mastodon", "1")
+    assert stored is not None
+    assert (stored.post.text, stored.version) == ("v2", 2)
+
+
+def test_same_post_twice_in_one_batch(store: Store) -> None:
+    result = store.write_batch(
+        [post("1", "a"), post("1", "b", edited_at=T0 + timedelta(seconds=1)), post("1", "b")]
+    )
+    assert (result.inserted, result.edited, result.unchanged) == (1, 1, 1)
+    stored = store.post("mastodon", "1")
+    assert stored is not None
+    assert (stored.post.text, stored.version) == ("b", 2)
+    assert [v.text for v in store.history(stored.id)] == ["a"]
+
+
+def test_deletion_is_recorded_and_sticky(store: Store, clock: FakeClock) -> None:
+    store.write_batch([post("1", "to be deleted")])
+    clock.advance(10)
+    result = store.write_batch([post("1", "", deleted=True)])
+    assert result.deleted == 1
+    stored = store.post("mastodon", "1")
+    assert stored is not None
+    assert stored.post.deleted
+    assert stored.deleted_at == clock.now
+    assert stored.post.text == "to be deleted"  # text kept (retention decides later)
+    store.write_batch([post("1", "to be deleted")])  # an old copy does not resurrect it
+    assert store.post("mastodon", "1").post.deleted  # type: ignore[union-attr]
+    # A tombstone for a post never seen is stored as such.
+    store.write_batch([post("2", "", deleted=True)])
+    assert store.post("mastodon", "2").post.deleted  # type: ignore[union-attr]
+
+
+def test_cursor_commits_with_the_batch(store: Store) -> None:
+    assert store.cursor("replay") is None
+    store.write_batch([post("1")], cursors={"replay": "10"})
+    store.write_batch([post("2")], cursors={"replay": "20", "other": "x"})
+    assert store.cursor("replay") == "20"
+    assert store.cursors() == {"replay": "20", "other": "x"}
+
+
+def test_failed_batch_leaves_nothing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.write_batch([post("1")], cursors={"replay": "1"})
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(store._writer, "_save_cursors", boom)
+    with pytest.raises(RuntimeError):
+        store.write_batch([post("2")], [[match()]], {"replay": "2"})
+    assert store.post("mastodon", "2") is None
+    assert store.cursor("replay") == "1"
+    assert store.counts()["matches"] == 0
+
+
+def test_backfilled_matches(store: Store) -> None:
+    result = store.write_batch([post("1")])
+    [post_id] = result.post_ids
+    assert post_id is not None
+    assert store.record_matches([(post_id, [match("late")])]) == 1
+    assert store.record_matches([(post_id, [match("late")])]) == 0
+    stored = store.post_by_id(post_id)
+    assert stored is not None
+    [found] = stored.matches
+    assert found.match.backfilled
+    assert found.match.rule == "late"
+    assert found.match.terms == {"hello": ((0, 5),)}
+    [conversation] = store.conversations()
+    assert conversation.rules == {"late"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("text", "a\x00b", "NUL"),
+        ("text", "bad \ud800 surrogate", "lone surrogate"),
+        ("text", "x" * 100_001, "limit 100000"),
+        ("native_id", "", "native_id is empty"),
+        ("reply_to", "r" * 513, "reply_to is 513 characters"),
+        ("hashtags", tuple(f"t{i}" for i in range(1001)), "hashtags has 1001 entries"),
+    ],
+)
+def test_refused_post_is_quarantined_and_neighbours_stored(
+    store: Store, field: str, value: object, error: str
+) -> None:
+    fields: dict[str, object] = {"platform": "mastodon", "native_id": "bad", field: value}
+    bad = Post(**fields)  # type: ignore[arg-type]
+    result = store.write_batch(
+        [post("1"), bad, post("2")], source="replay", cursors={"replay": "3"}
+    )
+    assert (result.inserted, result.quarantined) == (2, 1)
+    assert result.post_ids[1] is None
+    [q] = store.quarantined()
+    assert q.stage == "store"
+    assert q.source == "replay"
+    assert error in q.error
+    assert store.cursor("replay") == "3"
+
+
+def test_quarantine_keeps_payload_and_bounds_it(store: Store, clock: FakeClock) -> None:
+    records = [
+        Quarantined(
+            source="s",
+            stage="normalise",
+            error="bad json at byte 3",
+            payload=b"{\x00\xff",
+            at=clock.now,
+        ),
+        Quarantined(
+            source="s", stage="source", error="too long", payload=b"x" * 1_000_001, at=clock.now
+        ),
+    ]
+    assert store.quarantine(records) == 2
+    newest, oldest = store.quarantined()
+    assert oldest.payload == b"{\x00\xff"
+    assert oldest.at == clock.now
+    assert len(newest.payload) == 1_000_000
+    assert "cut from 1000001" in newest.error
+
+
+def test_keep_matched_drops_unrelated_posts(db_url: str, clock: FakeClock) -> None:
+    with Store.open(db_url, clock=clock, keep="matched") as store:
+        result = store.write_batch([post("1"), post("2")], [[], [match()]])
+        assert (result.inserted, result.dropped) == (1, 1)
+        assert result.post_ids[0] is None
+        assert store.post("mastodon", "1") is None
+
+
+def test_iter_posts_by_time(store: Store) -> None:
+    batch = [post(str(i), created_at=T0 + timedelta(minutes=i)) for i in range(25)]
+    batch.append(post("untimed", created_at=None))
+    store.write_batch(batch)
+    pages = list(store.iter_posts(since=T0 + timedelta(minutes=5), batch_size=7))
+    got = [p.post.native_id for page in pages for p in page]
+    assert got == [str(i) for i in range(5, 25)]
+    assert [len(page) for page in pages] == [7, 7, 6]
+    window = store.iter_posts(since=T0, until=T0 + timedelta(minutes=2))
+    assert [p.post.native_id for page in window for p in page] == ["0", "1"]
+    everything = [p.post.native_id for page in store.iter_posts(batch_size=4) for p in page]
+    assert sorted(everything) == sorted(p.native_id for p in batch)
+
+
+def test_mismatched_lengths_are_an_error(store: Store) -> None:
+    with pytest.raises(ValueError, match="2 posts but 1 match lists"):
+        store.write_batch([post("1"), post("2")], [[]])
