@@ -1,0 +1,348 @@
+"""Turn parsed queries into small evaluator trees over the literal hits of one post.
+
+Each word-position atom owns a literal (``" word "``, ``" a phrase "``, ``" stem"``,
+``" @handle "``) registered with the prefilter, so its occurrences are exactly the
+prefilter's hits for that literal (plus, in evasion rules, the hits of its skeleton in the
+evasion view). Boolean nodes combine those; NEAR compares token positions; ``explain``
+lists where each term matched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
+
+import re2
+
+from veille.model import Post, Span
+from veille.normalise.fold import Folded
+from veille.normalise.fold_evasion import EvasionView, skeleton
+from veille.rules.parser import regex_options
+from veille.rules.query import (
+    And,
+    Filter,
+    Hashtag,
+    Mention,
+    Near,
+    Not,
+    Or,
+    Parsed,
+    Positional,
+    Prefix,
+    Query,
+    Regex,
+    Words,
+)
+
+Occurrence = tuple[int, int, int, int]
+"""``(first token, last token, start char, end char)``: token indices for NEAR, chars to show."""
+MAX_REGEX_SPANS = 100
+_URL = re2.compile(r"https?://[^\s/?#<>\"']+", regex_options())
+
+
+class Context:
+    """What evaluating rules against one post needs: the post, its fold, its literal hits."""
+
+    __slots__ = ("_hosts", "evasion", "evasion_positions", "folded", "positions", "post")
+
+    def __init__(
+        self,
+        post: Post,
+        folded: Folded,
+        positions: dict[int, list[int]],
+        evasion: EvasionView | None,
+        evasion_positions: dict[int, list[int]],
+    ) -> None:
+        self.post = post
+        self.folded = folded
+        self.positions = positions
+        """Literal id → token indices where it starts."""
+        self.evasion = evasion
+        self.evasion_positions = evasion_positions
+        self._hosts: set[str] | None = None
+
+    def hosts(self) -> set[str]:
+        """Host names of the post's links and of URLs written in its text (lower case)."""
+        if self._hosts is None:
+            hosts = set()
+            urls = list(self.post.links) + [m.group(0) for m in _URL.finditer(self.post.text)]
+            for url in urls:
+                try:
+                    host = urlsplit(url).hostname
+                except ValueError:
+                    continue
+                if host:
+                    hosts.add(host.rstrip("."))
+            self._hosts = hosts
+        return self._hosts
+
+
+class Literals:
+    """Distinct literal strings → ids, one table per scanned view (ordinary, evasion)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def id(self, literal: str) -> int:
+        found = self.ids.get(literal)
+        if found is None:
+            found = self.ids[literal] = len(self.ids)
+        return found
+
+    @property
+    def patterns(self) -> list[str]:
+        return list(self.ids)
+
+
+class Node:
+    """An evaluator: ``test`` says whether it holds; ``explain`` adds term spans."""
+
+    def test(self, ctx: Context) -> bool:
+        raise NotImplementedError
+
+    def explain(self, ctx: Context, out: dict[str, list[Span]]) -> None:
+        raise NotImplementedError
+
+
+class Atom(Node):
+    """A word-position node: its occurrences come from literal hits."""
+
+    def __init__(
+        self,
+        label: str,
+        literal: int,
+        width: int,
+        evasion_literal: int | None,
+        keep: Callable[[Folded, int], bool] | None = None,
+    ) -> None:
+        self.label = label
+        self.literal = literal
+        self.width = width
+        self.evasion_literal = evasion_literal
+        self.keep = keep
+
+    def occurrences(self, ctx: Context) -> list[Occurrence]:
+        out: list[Occurrence] = []
+        starts = ctx.positions.get(self.literal)
+        if starts:
+            spans = ctx.folded.spans
+            last = self.width - 1
+            for i in starts:
+                if self.keep is None or self.keep(ctx.folded, i):
+                    out.append((i, i + last, spans[i][0], spans[i + last][1]))
+        if self.evasion_literal is not None and ctx.evasion is not None:
+            ev_starts = ctx.evasion_positions.get(self.evasion_literal)
+            if ev_starts:
+                view = ctx.evasion
+                last = self.width - 1
+                for i in ev_starts:
+                    occ = (
+                        view.ranges[i][0],
+                        view.ranges[i + last][1],
+                        view.spans[i][0],
+                        view.spans[i + last][1],
+                    )
+                    if occ not in out:
+                        out.append(occ)
+        return out
+
+    def test(self, ctx: Context) -> bool:
+        return bool(self.occurrences(ctx))
+
+    def explain(self, ctx: Context, out: dict[str, list[Span]]) -> None:
+        out.setdefault(self.label, []).extend((o[2], o[3]) for o in self.occurrences(ctx))
+
+
+class Group(Node):
+    """An OR group standing on one side of NEAR: occurrences of any member."""
+
+    def __init__(self, members: list[Atom | Group]) -> None:
+        self.members = members
+
+    def atoms(self) -> list[Atom]:
+        out: list[Atom] = []
+        for m in self.members:
+            out += m.atoms() if isinstance(m, Group) else [m]
+        return out
+
+    def test(self, ctx: Context) -> bool:
+        return any(a.test(ctx) for a in self.atoms())
+
+    def explain(self, ctx: Context, out: dict[str, list[Span]]) -> None:
+        for a in self.atoms():
+            a.explain(ctx, out)
+
+
+class AllOf(Node):
+    def __init__(self, children: list[Node]) -> None:
+        self.children = children
+
+    def test(self, ctx: Context) -> bool:
+        return all(c.test(ctx) for c in self.children)
+
+    def explain(self, ctx: Context, out: dict[str, list[Span]]) -> None:
+        for c in self.children:
+            c.explain(ctx, out)
+
+
+class AnyOf(Node):
+    def __init__(self, children: list[Node]) -> None:
+        self.children = children
+
+    def test(self, ctx: Context) -> bool:
+        return any(c.test(ctx) for c in self.children)
+
+    def explain(self, ctx: Context, out: dict[str, list[Span]]) -> None:
+        for c in self.children:
+            if c.test(ctx):
+                c.explain(ctx, out)
+
+
+class NoneOf(Node):
+    def __init__(self, child: Node) -> None:
+        self.child = child
+
+    def test(self, ctx: Context) -> bool:
+        return not self.child.test(ctx)
+
+    def explain(self, ctx: Context, out: dict[str, list[Span]]) -> None:
+        return None
+
+
+class Close(Node):
+    """NEAR/ONEAR: an occurrence of each side, not overlapping, at most n words between."""
+
+    def __init__(self, left: Atom | Group, right: Atom | Group, distance: int, ordered: bool):
+        self.left = left.atoms() if isinstance(left, Group) else [left]
+        self.right = right.atoms() if isinstance(right, Group) else [right]
+        self.distance = distance
+        self.ordered = ordered
+
+    def _close(self, a: Occurrence, b: Occurrence) -> bool:
+        if a[1] < b[0]:
+            return b[0] - a[1] - 1 <= self.distance
+        if not self.ordered and b[1] < a[0]:
+            return a[0] - b[1] - 1 <= self.distance
+        return False
+
+    def _pairs(self, ctx: Context) -> Iterable[tuple[Atom, Occurrence, Atom, Occurrence]]:
+        lefts = [(atom, o) for atom in self.left for o in atom.occurrences(ctx)]
+        if not lefts:
+            return
+        rights = [(atom, o) for atom in self.right for o in atom.occurrences(ctx)]
+        for la, lo in lefts:
+            for ra, ro in rights:
+                if self._close(lo, ro):
+                    yield la, lo, ra, ro
+
+    def test(self, ctx: Context) -> bool:
+        return any(True for _ in self._pairs(ctx))
+
+    def explain(self, ctx: Context, out: dict[str, list[Span]]) -> None:
+        for la, lo, ra, ro in self._pairs(ctx):
+            for atom, occ in ((la, lo), (ra, ro)):
+                spans = out.setdefault(atom.label, [])
+                if (occ[2], occ[3]) not in spans:
+                    spans.append((occ[2], occ[3]))
+
+
+class FieldIs(Node):
+    def __init__(self, node: Filter) -> None:
+        self.field = node.field
+        self.value = node.value
+
+    def test(self, ctx: Context) -> bool:
+        post = ctx.post
+        if self.field == "lang":
+            lang = (post.lang or post.lang_hint).lower()
+            return lang == self.value or lang.startswith(self.value + "-")
+        if self.field == "platform":
+            return post.platform.lower() == self.value
+        if self.field == "author":
+            return post.author.handle.lower().removeprefix("@") == self.value
+        return any(h == self.value or h.endswith("." + self.value) for h in ctx.hosts())
+
+    def explain(self, ctx: Context, out: dict[str, list[Span]]) -> None:
+        return None
+
+
+class Pattern(Node):
+    """A re2 regular expression on the original text."""
+
+    def __init__(self, label: str, node: Regex) -> None:
+        self.label = label
+        self.regex = re2.compile(node.pattern, regex_options())
+
+    def test(self, ctx: Context) -> bool:
+        return self.regex.search(ctx.post.text) is not None
+
+    def explain(self, ctx: Context, out: dict[str, list[Span]]) -> None:
+        spans = out.setdefault(self.label, [])
+        for m in self.regex.finditer(ctx.post.text):
+            if m.end() > m.start():
+                spans.append(m.span())
+            if len(spans) >= MAX_REGEX_SPANS:
+                break
+
+
+def _is_hashtag(folded: Folded, i: int) -> bool:
+    return i in folded.hashtags
+
+
+class Compiler:
+    """Compiles queries against shared literal tables (one compiler per matcher build)."""
+
+    def __init__(self) -> None:
+        self.literals = Literals()
+        self.evasion_literals = Literals()
+
+    def literal_of(self, node: Words | Prefix | Hashtag | Mention) -> str:
+        if isinstance(node, Words):
+            return " " + " ".join(node.words) + " "
+        if isinstance(node, Prefix):
+            return " " + node.stem
+        if isinstance(node, Hashtag):
+            return " " + node.tag + " "
+        return " " + node.handle + " "
+
+    def evasion_literal_of(self, node: Words | Prefix) -> str:
+        if isinstance(node, Words):
+            return " " + " ".join(skeleton(w) for w in node.words) + " "
+        return " " + skeleton(node.stem)
+
+    def atom(self, query: Parsed, node: Words | Prefix | Hashtag | Mention, evasion: bool) -> Atom:
+        label = query.text(node)
+        literal = self.literals.id(self.literal_of(node))
+        width = len(node.words) if isinstance(node, Words) else 1
+        ev = None
+        if evasion and isinstance(node, Words | Prefix):
+            ev = self.evasion_literals.id(self.evasion_literal_of(node))
+        return Atom(label, literal, width, ev, _is_hashtag if isinstance(node, Hashtag) else None)
+
+    def positional(self, query: Parsed, node: Positional, evasion: bool) -> Atom | Group:
+        if isinstance(node, Or):
+            members = [self.positional(query, c, evasion) for c in node.children]  # type: ignore[arg-type]
+            return Group(members)
+        if isinstance(node, Words) and not node.words:
+            return Group([])
+        return self.atom(query, node, evasion)
+
+    def compile(self, query: Parsed, node: Query, evasion: bool) -> Node:
+        """An evaluator for ``node`` (literals are registered as a side effect)."""
+        if isinstance(node, Words) and not node.words:
+            return AnyOf([])  # a term with no word in it never matches
+        if isinstance(node, Words | Prefix | Hashtag | Mention):
+            return self.atom(query, node, evasion)
+        if isinstance(node, And):
+            return AllOf([self.compile(query, c, evasion) for c in node.children])
+        if isinstance(node, Or):
+            return AnyOf([self.compile(query, c, evasion) for c in node.children])
+        if isinstance(node, Not):
+            return NoneOf(self.compile(query, node.child, evasion))
+        if isinstance(node, Near):
+            left = self.positional(query, node.left, evasion)
+            right = self.positional(query, node.right, evasion)
+            return Close(left, right, node.distance, node.ordered)
+        if isinstance(node, Filter):
+            return FieldIs(node)
+        return Pattern(query.text(node), node)
