@@ -256,7 +256,7 @@ def posts(draw: st.DrawFn) -> Post:
     return post(text, lang=draw(st.sampled_from(["fr", "nl", ""])))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(catalogues(), st.lists(posts(), min_size=1, max_size=4))
 def test_agrees_with_naive_reference(rules: list[Rule], batch: list[Post]) -> None:
     matcher = Matcher(rules)
