@@ -16,5 +16,9 @@ def main() -> None:
 # Command modules register themselves below; keep this list sorted.
 
 from veille.cli.init import init  # noqa: E402
+from veille.cli.match import match  # noqa: E402
+from veille.cli.rules import rules  # noqa: E402
 
 main.add_command(init)
+main.add_command(match)
+main.add_command(rules)
