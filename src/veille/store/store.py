@@ -15,6 +15,7 @@ from veille.model import Match, Post, Quarantined
 from veille.store import reads
 from veille.store.engine import WRITE, Synchronous, create_engine
 from veille.store.migrate import ensure_current
+from veille.store.versions import StoredVersionRegistry
 from veille.store.writer import BatchWriter, WriteResult
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ class Store:
         self._writer = BatchWriter(
             engine, fold=fold, keep_all=keep == "all", follow_window=follow_window
         )
+        self.versions = StoredVersionRegistry(engine, clock)
+        """Rule versions that survive restarts (a :class:`veille.rules.VersionRegistry`)."""
 
     @classmethod
     def open(
