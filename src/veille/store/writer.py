@@ -10,7 +10,7 @@ rows (see docs/benchmarks.md); the rest uses Core.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -41,6 +41,8 @@ MAX_RAW: Final = 1_000_000
 MAX_LIST: Final = 1000
 MAX_PAYLOAD: Final = 1_000_000
 """Bounds of what the store accepts; a post over a bound is quarantined with a clear error."""
+
+_NO_RULES: Final[frozenset[str]] = frozenset()
 
 CHUNK: Final = 500
 """Values per ``IN (…)`` lookup."""
@@ -256,7 +258,7 @@ class BatchWriter:
                 conversation=(post.platform, root),
                 author=conv.participant(post),
                 at=conv.activity_time(post, now),
-                rules=frozenset(m.rule for m in found),
+                rules=frozenset(m.rule for m in found) if found else _NO_RULES,
                 new=post.key not in existing,
             )
             for post, root, found in zip(round_posts, threads.roots, match_lists, strict=True)
@@ -513,53 +515,66 @@ class BatchWriter:
         rows = conn.exec_driver_sql(self.sql_next_ids, (count,)).all()
         return [row[0] for row in rows]
 
+    def _select_in(
+        self, conn: sa.Connection, sql: str, platform: str, values: list[str]
+    ) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``sql`` (ending in ``WHERE platform = … AND <column>``) for each value, with
+        the raw DB-API cursor: the lookups run once per batch over up to thousands of keys."""
+        cursor = conn.connection.cursor()
+        try:
+            for chunk in _chunks(values):
+                if self.sqlite:
+                    marks = ",".join("?" * len(chunk))
+                    cursor.execute(f"{sql} IN ({marks})", (platform, *chunk))
+                else:
+                    cursor.execute(f"{sql} = ANY(%s)", (platform, chunk))
+                yield from cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def _where_platform(self, select: str, column: str) -> str:
+        # Our own constant SQL text; every value is bound.
+        mark = "?" if self.sqlite else "%s"
+        return f"{select} WHERE platform = {mark} AND {column}"
+
     def _lookup_posts(self, conn: sa.Connection, batch: Sequence[Post]) -> dict[conv.Key, _Row]:
         found: dict[conv.Key, _Row] = {}
-        c = posts.c
-        columns = (c.id, c.platform, c.native_id, c.text, c.edited_at, c.deleted, c.version)
+        sql = self._where_platform(
+            "SELECT native_id, id, text, edited_at, deleted, version, search_text, conv_root "
+            "FROM posts",
+            "native_id",
+        )
         for platform, ids in _by_platform((p.platform, p.native_id) for p in batch):
-            for chunk in _chunks(ids):
-                query = sa.select(*columns, c.search_text, c.conv_root).where(
-                    c.platform == platform, c.native_id.in_(chunk)
+            for native, *row in self._select_in(conn, sql, platform, ids):
+                found[(platform, native)] = _Row(
+                    id=row[0],
+                    text=row[1],
+                    edited_at=_as_time(row[2]),
+                    deleted=bool(row[3]),
+                    version=row[4],
+                    search_text=row[5],
+                    conv_root=row[6],
                 )
-                for r in conn.execute(query):
-                    found[(r.platform, r.native_id)] = _Row(
-                        id=r.id,
-                        text=r.text,
-                        edited_at=r.edited_at,
-                        deleted=r.deleted,
-                        version=r.version,
-                        search_text=r.search_text,
-                        conv_root=r.conv_root,
-                    )
         return found
 
     def _lookup_roots(self, conn: sa.Connection, keys: Iterable[conv.Key]) -> dict[conv.Key, str]:
-        found: dict[conv.Key, str] = {}
-        c = posts.c
-        for platform, ids in _by_platform(keys):
-            for chunk in _chunks(ids):
-                query = sa.select(c.native_id, c.conv_root).where(
-                    c.platform == platform, c.native_id.in_(chunk)
-                )
-                for native_id, root in conn.execute(query):
-                    found[(platform, native_id)] = root
-        return found
+        sql = self._where_platform("SELECT native_id, conv_root FROM posts", "native_id")
+        return {
+            (platform, native): root
+            for platform, ids in _by_platform(keys)
+            for native, root in self._select_in(conn, sql, platform, ids)
+        }
 
     def _relink(self, conn: sa.Connection, relinks: Mapping[conv.Key, str], now: datetime) -> None:
         """Move posts and conversations from provisional roots that turned out to be replies."""
         if not relinks:
             return
-        c = posts.c
-        waiting: set[conv.Key] = set()
-        for platform, roots in _by_platform(relinks):
-            for chunk in _chunks(roots):
-                query = (
-                    sa.select(c.conv_root)
-                    .where(c.platform == platform, c.conv_root.in_(chunk))
-                    .distinct()
-                )
-                waiting.update((platform, root) for (root,) in conn.execute(query))
+        sql = self._where_platform("SELECT DISTINCT conv_root FROM posts", "conv_root")
+        waiting = {
+            (platform, root)
+            for platform, roots in _by_platform(relinks)
+            for (root,) in self._select_in(conn, sql, platform, roots)
+        }
         if not waiting:
             return
         conn.execute(
@@ -594,15 +609,22 @@ class BatchWriter:
                 )
                 conn.execute(sa.delete(conversations).where(conversations.c.id == old.id))
             targets[new_key] = merged
-            self._store_conversation(conn, merged)
             self._refresh_from_archive(conn, merged)
 
     def _load_conversations(
         self, conn: sa.Connection, keys: Iterable[conv.Key]
     ) -> dict[conv.Key, conv.Conversation]:
+        """The flagged conversations among ``keys`` (most roots of a batch have none: a raw
+        existence check first, the full rows only for those that exist)."""
+        sql = self._where_platform("SELECT root FROM conversations", "root")
+        present = [
+            (platform, root)
+            for platform, roots in _by_platform(keys)
+            for (root,) in self._select_in(conn, sql, platform, roots)
+        ]
         found: dict[conv.Key, conv.Conversation] = {}
         c = conversations.c
-        for platform, roots in _by_platform(keys):
+        for platform, roots in _by_platform(present):
             for chunk in _chunks(roots):
                 query = sa.select(conversations).where(c.platform == platform, c.root.in_(chunk))
                 for r in conn.execute(query):
@@ -637,13 +659,9 @@ class BatchWriter:
     def _save_conversations(self, conn: sa.Connection, outcome: conv.Outcome) -> None:
         if not outcome.conversations:
             return
-        for key in outcome.flagged:
-            conversation = outcome.conversations[key]
-            self._store_conversation(conn, conversation)
-            self._participants_from_archive(conn, conversation)
-        for conversation in outcome.conversations.values():
-            if conversation.id is not None and conversation.key not in outcome.flagged:
-                self._store_conversation(conn, conversation)
+        self._store_conversations(conn, list(outcome.conversations.values()))
+        flagged = [outcome.conversations[key] for key in outcome.flagged]
+        self._participants_from_archive(conn, flagged)
         if outcome.joined:
             rows = [
                 {"conversation_id": outcome.conversations[key].id, "author": author}
@@ -652,37 +670,56 @@ class BatchWriter:
             conn.execute(self._insert_ignore(conversation_participants), rows)
         self._recount(conn, [c.id for c in outcome.conversations.values() if c.id is not None])
 
-    def _store_conversation(self, conn: sa.Connection, conversation: conv.Conversation) -> None:
-        values = {
-            "platform": conversation.platform,
-            "root": conversation.root,
-            "flagged_at": conversation.flagged_at,
-            "follow_until": conversation.follow_until,
-            "rules": sorted(conversation.rules),
-            "post_count": conversation.post_count,
-            "first_activity": conversation.first_activity,
-            "last_activity": conversation.last_activity,
-        }
-        if conversation.id is None:
-            conversation.id = conn.execute(
-                sa.insert(conversations).values(values).returning(conversations.c.id)
-            ).scalar_one()
-        else:
-            conn.execute(
-                sa.update(conversations).where(conversations.c.id == conversation.id).values(values)
-            )
+    def _store_conversations(self, conn: sa.Connection, items: Sequence[conv.Conversation]) -> None:
+        """Insert new conversations (setting their ids) and update the others, in bulk."""
+
+        def values(c: conv.Conversation) -> dict[str, Any]:
+            return {
+                "b_platform": c.platform,
+                "b_root": c.root,
+                "b_flagged_at": c.flagged_at,
+                "b_follow_until": c.follow_until,
+                "b_rules": sorted(c.rules),
+                "b_post_count": c.post_count,
+                "b_first_activity": c.first_activity,
+                "b_last_activity": c.last_activity,
+            }
+
+        fresh = [c for c in items if c.id is None]
+        if fresh:
+            conn.execute(_INSERT_CONVERSATION, [values(c) for c in fresh])
+            ids = self._conversation_ids(conn, [c.key for c in fresh])
+            for c in fresh:
+                c.id = ids[c.key]
+        known = [c for c in items if c not in fresh]
+        if known:
+            conn.execute(_UPDATE_CONVERSATION, [{"b_id": c.id, **values(c)} for c in known])
+
+    def _conversation_ids(
+        self, conn: sa.Connection, keys: Iterable[conv.Key]
+    ) -> dict[conv.Key, int]:
+        c = conversations.c
+        found: dict[conv.Key, int] = {}
+        for platform, roots in _by_platform(keys):
+            for chunk in _chunks(roots):
+                query = sa.select(c.id, c.root).where(c.platform == platform, c.root.in_(chunk))
+                found.update(((platform, root), row_id) for row_id, root in conn.execute(query))
+        return found
 
     def _participants_from_archive(
-        self, conn: sa.Connection, conversation: conv.Conversation
+        self, conn: sa.Connection, items: Sequence[conv.Conversation]
     ) -> None:
-        c = posts.c
+        """Add the authors of the stored posts of newly flagged (or merged) conversations."""
+        if not items:
+            return
+        c, k = posts.c, conversations.c
+        ids = [item.id for item in items]
         select = (
-            sa.select(sa.literal(conversation.id), _PARTICIPANT)
-            .where(
-                c.platform == conversation.platform,
-                c.conv_root == conversation.root,
-                _PARTICIPANT != "",
+            sa.select(k.id, _PARTICIPANT)
+            .select_from(
+                posts.join(conversations, sa.and_(k.platform == c.platform, k.root == c.conv_root))
             )
+            .where(k.id.in_(ids), _PARTICIPANT != "")
             .distinct()
         )
         conn.execute(
@@ -698,21 +735,22 @@ class BatchWriter:
             conversation.post_count = stats.post_count
             conversation.first_activity = stats.first_activity
             conversation.last_activity = stats.last_activity
-            self._store_conversation(conn, conversation)
-        self._participants_from_archive(conn, conversation)
+        self._store_conversations(conn, [conversation])
+        self._participants_from_archive(conn, [conversation])
         self._recount(conn, [conversation.id])
 
     def _recount(self, conn: sa.Connection, ids: Sequence[int | None]) -> None:
+        wanted = [i for i in ids if i is not None]
         p = conversation_participants.c
         count = (
             sa.select(sa.func.count())
             .where(p.conversation_id == conversations.c.id)
             .scalar_subquery()
         )
-        for conversation_id in ids:
+        for start in range(0, len(wanted), CHUNK):
             conn.execute(
                 sa.update(conversations)
-                .where(conversations.c.id == conversation_id)
+                .where(conversations.c.id.in_(wanted[start : start + CHUNK]))
                 .values(participants=count)
             )
 
@@ -745,6 +783,35 @@ _COPY_TO_HISTORY: Final = sa.insert(post_versions).from_select(
         sa.bindparam("replaced_at", type_=post_versions.c.replaced_at.type),
         posts.c.raw,
     ).where(posts.c.id == sa.bindparam("b_id")),
+)
+
+_CONVERSATION_FIELDS: Final = [
+    "platform",
+    "root",
+    "flagged_at",
+    "follow_until",
+    "rules",
+    "post_count",
+    "first_activity",
+    "last_activity",
+]
+
+_INSERT_CONVERSATION: Final = sa.insert(conversations).values(
+    {
+        name: sa.bindparam(f"b_{name}", type_=conversations.c[name].type)
+        for name in _CONVERSATION_FIELDS
+    }
+)
+
+_UPDATE_CONVERSATION: Final = (
+    sa.update(conversations)
+    .where(conversations.c.id == sa.bindparam("b_id"))
+    .values(
+        {
+            name: sa.bindparam(f"b_{name}", type_=conversations.c[name].type)
+            for name in _CONVERSATION_FIELDS
+        }
+    )
 )
 
 _APPLY_EDIT: Final = (
@@ -793,6 +860,61 @@ def conversation_from_row(r: Any) -> conv.Conversation:
 
 def check_post(post: Post) -> str | None:
     """Why the store refuses ``post`` (a bound exceeded, text it cannot keep), or ``None``."""
+    author = post.author
+    if (
+        0 < len(post.platform) <= MAX_PLATFORM
+        and 0 < len(post.native_id) <= MAX_ID
+        and len(post.text) <= MAX_TEXT
+        and len(post.raw) <= MAX_RAW
+        and len(post.url) <= MAX_URL
+        and len(author.id) <= MAX_ID
+        and len(author.handle) <= MAX_ID
+        and len(author.display_name) <= MAX_ID
+        and len(post.lang) <= 16
+        and len(post.lang_hint) <= 16
+        and len(post.reply_to or "") <= MAX_ID
+        and len(post.root_id or "") <= MAX_ID
+        and len(post.quote_of or "") <= MAX_ID
+        and len(post.repost_of or "") <= MAX_ID
+        and len(post.hashtags) <= MAX_LIST
+        and len(post.mentions) <= MAX_LIST
+        and len(post.links) <= MAX_LIST
+        and (author.followers is None or 0 <= author.followers < 2**63)
+    ):
+        # The common case: every field within bounds; one pass over all the text decides.
+        joined = "".join(
+            (
+                post.platform,
+                post.native_id,
+                post.text,
+                post.raw,
+                post.url,
+                author.id,
+                author.handle,
+                author.display_name,
+                post.lang,
+                post.lang_hint,
+                post.reply_to or "",
+                post.root_id or "",
+                post.quote_of or "",
+                post.repost_of or "",
+                *post.hashtags,
+                *post.mentions,
+                *post.links,
+            )
+        )
+        items = (*post.hashtags, *post.mentions, *post.links)
+        if (
+            "\x00" not in joined
+            and (joined.isascii() or _text_error(joined) is None)
+            and all(len(item) <= MAX_URL for item in items)
+        ):
+            return None
+    return _explain(post)
+
+
+def _explain(post: Post) -> str | None:
+    """The first problem of a post that failed the fast check, in words."""
     if not post.platform or len(post.platform) > MAX_PLATFORM:
         return f"platform must have 1 to {MAX_PLATFORM} characters"
     if not post.native_id:
@@ -819,11 +941,8 @@ def check_post(post: Post) -> str | None:
         error = _text_error(value)
         if error:
             return f"{name} {error}"
-    for name, items in (
-        ("hashtags", post.hashtags),
-        ("mentions", post.mentions),
-        ("links", post.links),
-    ):
+    lists = (("hashtags", post.hashtags), ("mentions", post.mentions), ("links", post.links))
+    for name, items in lists:
         if len(items) > MAX_LIST:
             return f"{name} has {len(items)} entries (limit {MAX_LIST})"
         for item in items:
