@@ -7,10 +7,12 @@ Each subsystem owns one section model here; environment variables override the f
 from __future__ import annotations
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -82,6 +84,141 @@ class IngestSettings(Section):
     """How long a request waits for its posts to be stored before answering 202."""
 
 
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> object:
+    """Accept ``"90s"``, ``"5m"``, ``"1h30m"``, ``"2d"`` (and what pydantic takes) as a duration."""
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        if text and _DURATION_PART.sub("", text) == "":
+            seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(text))
+            return timedelta(seconds=seconds)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+"""A length of time written ``"30s"``, ``"5m"``, ``"4h"``, ``"1h30m"`` or ``"2d"``."""
+
+SeverityName = Literal["info", "low", "medium", "high", "critical"]
+
+
+class AlertTiming(Section):
+    """Alertmanager-style timers shared by every route unless a route overrides them."""
+
+    group_wait: Duration = timedelta(0)
+    """Wait before the first notification of a new group, to gather its first alerts. Zero
+    means an urgent alert goes out at once; later ones in the group wait for group_interval."""
+    group_interval: Duration = timedelta(minutes=5)
+    """Least time between two notifications of one group: the group window."""
+    repeat_interval: Duration = timedelta(hours=4)
+    """Remind about alerts still firing and unacknowledged after this long."""
+
+
+class AlertRoute(Section):
+    """Which alerts go to which receivers: every listed condition must hold (empty = any)."""
+
+    receivers: list[str]
+    min_severity: SeverityName = "info"
+    kinds: list[Literal["rule", "urgent", "trend", "source"]] = Field(default_factory=list)
+    rules: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    """At least one of these tags."""
+    match: dict[str, str] = Field(default_factory=dict)
+    """Exact label values, e.g. ``{platform = "bluesky"}``."""
+    group_by: list[str] | None = None
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+    continue_: bool = Field(default=False, alias="continue")
+    """Keep looking at later routes after this one matched (as in Alertmanager)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class AlertReceiver(Section):
+    """A destination: a signed webhook or any channel Apprise speaks (e-mail, Slack, Teams …)."""
+
+    name: str
+    type: Literal["webhook", "apprise"]
+    url: str = ""
+    """Webhook: the URL that receives the signed JSON POST."""
+    secret: str = ""
+    """Webhook: HMAC-SHA256 key. Prefer ``secret_env`` to keep it out of the file."""
+    secret_env: str = ""
+    """Webhook: name of the environment variable holding the HMAC key."""
+    urls: list[str] = Field(default_factory=list)
+    """Apprise: service URLs (``mailtos://…``, ``slack://…``, ``ntfy://…``, ``tgram://…``)."""
+    timeout: Duration = timedelta(seconds=5)
+
+
+class AlertInhibition(Section):
+    """An alert at ``source_min_severity`` or above mutes firing alerts below
+    ``target_below`` that share the ``equal`` labels."""
+
+    source_min_severity: SeverityName = "critical"
+    target_below: SeverityName = "critical"
+    equal: list[str] = Field(default_factory=lambda: ["conversation"])
+
+
+class AlertEscalation(Section):
+    """Notify more people when a serious alert stays unacknowledged."""
+
+    after: Duration = timedelta(minutes=15)
+    min_severity: SeverityName = "critical"
+    receivers: list[str] = Field(default_factory=list)
+
+
+class AlertDelivery(Section):
+    """How the delivery worker retries: exponential backoff with jitter, then dead letter."""
+
+    max_attempts: int = Field(default=10, ge=1, le=1000)
+    backoff_initial: Duration = timedelta(seconds=1)
+    backoff_max: Duration = timedelta(minutes=5)
+    retry_after_max: Duration = timedelta(hours=1)
+    """Cap on a receiver's ``Retry-After``."""
+    max_age: Duration = timedelta(hours=24)
+    """A notification still undelivered after this long goes to the dead letters."""
+    lease: Duration = timedelta(seconds=60)
+    """A worker holds a notification this long while sending; a crashed worker's lease lapses."""
+    concurrency: int = Field(default=8, ge=1, le=256)
+
+
+class AlertsSettings(AlertTiming):
+    """The ``[alerts]`` section: receivers, routes, inhibition, escalation and delivery."""
+
+    base_url: str = "http://127.0.0.1:8000"
+    """Where the dashboard answers: messages link to ``{base_url}/conversations/{id}``."""
+    group_by: list[str] = Field(default_factory=lambda: ["conversation", "rule"])
+    resolve_after: Duration = timedelta(hours=24)
+    """An alert with no new signal for this long resolves by itself."""
+    default_receivers: list[str] = Field(default_factory=list)
+    """Receivers for alerts no route matched (empty: such alerts only reach the inbox)."""
+    receivers: list[AlertReceiver] = Field(default_factory=list)
+    routes: list[AlertRoute] = Field(default_factory=list)
+    inhibit: list[AlertInhibition] = Field(default_factory=lambda: [AlertInhibition()])
+    escalation: AlertEscalation | None = None
+    delivery: AlertDelivery = Field(default_factory=AlertDelivery)
+
+    @model_validator(mode="after")
+    def _receivers_exist(self) -> AlertsSettings:
+        names = [r.name for r in self.receivers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"receiver names must be unique: {', '.join(duplicates)}")
+        known = set(names)
+        used: list[tuple[str, str]] = [("default_receivers", n) for n in self.default_receivers]
+        for i, route in enumerate(self.routes):
+            used += [(f"routes[{i}].receivers", n) for n in route.receivers]
+        if self.escalation:
+            used += [("escalation.receivers", n) for n in self.escalation.receivers]
+        missing = [f"{where}: {name!r}" for where, name in used if name not in known]
+        if missing:
+            raise ValueError("unknown receiver " + "; ".join(missing))
+        return self
+
+
 class Settings(BaseSettings):
     """The whole configuration of one veille installation."""
 
@@ -94,6 +231,7 @@ class Settings(BaseSettings):
     rules: RulesSettings = Field(default_factory=RulesSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
 
     @classmethod
     def settings_customise_sources(

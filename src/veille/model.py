@@ -173,3 +173,122 @@ class Quarantined(msgspec.Struct, frozen=True, kw_only=True):
     """The record as received (possibly cut to a bound, which ``error`` then says)."""
     at: datetime
     platform: str = ""
+
+
+AlertKind = Literal["rule", "urgent", "trend", "source"]
+"""Where an alert comes from: a rule match with a severity, a detector's urgency score, a
+volume/sentiment spike, or a source that went silent."""
+
+AlertStatus = Literal["firing", "acknowledged", "resolved"]
+
+
+class AlertSignal(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Something that may deserve an alert: the one input every producer hands the alert engine.
+
+    Rule matches, detector urgency, trend spikes and silent sources all reduce to this shape, so
+    routing, grouping, silences and delivery treat them alike. Signals with the same
+    ``fingerprint`` update one alert instead of raising another (deduplication).
+    """
+
+    kind: AlertKind
+    severity: Severity
+    title: str
+    """One line a human reads first, e.g. ``"Call to violence in a flagged conversation"``."""
+    reasons: tuple[str, ...] = ()
+    """Why it fired, in words: ``("call to violence", "names a protected officer")``."""
+    rule: str = ""
+    """The watch rule that matched, or the topic / source the signal is about."""
+    conversation: str = ""
+    """Conversation id (``platform:root native id``) the alert is about, when there is one."""
+    platform: str = ""
+    native_id: str = ""
+    """The post that triggered the signal, when there is one."""
+    source: str = ""
+    tags: tuple[str, ...] = ()
+    labels: dict[str, str] = {}
+    """Free labels for routing and grouping (``team``, ``topic`` …)."""
+    url: str = ""
+    """Link to the original post or page on its platform."""
+    excerpt: str = ""
+    """A short piece of the triggering text for the message (bounded by the engine)."""
+    spans: tuple[Span, ...] = ()
+    """What matched inside ``excerpt``, for highlighting."""
+    observed_at: datetime | None = None
+    """When the triggering post entered veille: the start of the alert latency clock."""
+    fingerprint: str = ""
+    """Identity for deduplication; empty means derived from kind, rule, conversation and post."""
+    resolved: bool = False
+    """The condition is over (a silent source speaks again, a spike ended): resolve the alert."""
+
+
+class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """An alert as the engine keeps it: the latest signal for a fingerprint, plus its handling."""
+
+    id: int
+    fingerprint: str
+    kind: AlertKind
+    severity: Severity
+    title: str
+    reasons: tuple[str, ...] = ()
+    rule: str = ""
+    conversation: str = ""
+    platform: str = ""
+    native_id: str = ""
+    source: str = ""
+    tags: tuple[str, ...] = ()
+    labels: dict[str, str] = {}
+    url: str = ""
+    excerpt: str = ""
+    spans: tuple[Span, ...] = ()
+    status: AlertStatus = "firing"
+    count: int = 1
+    """How many signals were folded into this alert."""
+    first_seen: datetime
+    last_seen: datetime
+    observed_at: datetime | None = None
+    acknowledged_by: str = ""
+    acknowledged_at: datetime | None = None
+    resolved_by: str = ""
+    resolved_at: datetime | None = None
+    assignee: str = ""
+    escalated_at: datetime | None = None
+
+
+class Silence(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Mute alerts whose labels equal every ``matchers`` value, from ``starts_at`` to ``ends_at``.
+
+    A silence always names who created it and why, and always expires.
+    """
+
+    id: int = 0
+    matchers: dict[str, str]
+    """Label → exact value; the label ``tag`` matches when the alert carries that tag."""
+    created_by: str
+    reason: str
+    starts_at: datetime
+    ends_at: datetime
+    created_at: datetime | None = None
+    expired_by: str = ""
+
+
+NotificationStatus = Literal["pending", "delivered", "dead", "suppressed"]
+NotificationReason = Literal["group", "repeat", "escalation"]
+
+
+class Notification(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One message to one receiver (an outbox row): pending until delivered or dead-lettered."""
+
+    id: int
+    receiver: str
+    reason: NotificationReason
+    status: NotificationStatus
+    idempotency_key: str
+    due_at: datetime
+    created_at: datetime
+    group_key: str = ""
+    alert_ids: tuple[int, ...] = ()
+    payload: bytes = b""
+    """The frozen JSON body, fixed at the first attempt so every retry sends the same message."""
+    attempts: int = 0
+    last_error: str = ""
+    delivered_at: datetime | None = None
