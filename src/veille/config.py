@@ -190,6 +190,8 @@ class AlertsSettings(AlertTiming):
 
     base_url: str = "http://127.0.0.1:8000"
     """Where the dashboard answers: messages link to ``{base_url}/conversations/{id}``."""
+    min_severity: SeverityName = "medium"
+    """Signals below this severity are not turned into alerts (rule matches stay flags)."""
     group_by: list[str] = Field(default_factory=lambda: ["conversation", "rule"])
     resolve_after: Duration = timedelta(hours=24)
     """An alert with no new signal for this long resolves by itself."""

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from msgspec.structs import replace
+
 from veille.config import AlertInhibition, AlertRoute, AlertsSettings
 from veille.model import SEVERITIES, Alert, AlertSignal, Severity, Silence
 
@@ -26,9 +28,12 @@ MAX_LABELS = 32
 MAX_LABEL = 300
 
 
+_RANK: dict[str, int] = {name: i for i, name in enumerate(SEVERITIES)}
+
+
 def rank(severity: Severity | str) -> int:
     """Order of a severity: ``info`` 0 … ``critical`` 4."""
-    return SEVERITIES.index(severity)  # type: ignore[arg-type]
+    return _RANK[severity]
 
 
 def fingerprint(signal: AlertSignal) -> str:
@@ -39,7 +44,13 @@ def fingerprint(signal: AlertSignal) -> str:
     """
     if signal.fingerprint:
         return signal.fingerprint[:128]
-    parts = (signal.kind, signal.rule, signal.conversation, signal.platform, signal.native_id)
+    parts: tuple[str, ...] = (
+        signal.kind,
+        signal.rule,
+        signal.conversation,
+        signal.platform,
+        signal.native_id,
+    )
     if signal.kind in ("trend", "source") and not signal.native_id:
         parts += (signal.source,)
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass"))
@@ -47,9 +58,7 @@ def fingerprint(signal: AlertSignal) -> str:
 
 
 def bounded(signal: AlertSignal) -> AlertSignal:
-    """The signal with every free-text field cut to its bound, so no producer can flood a message."""
-    from msgspec.structs import replace
-
+    """The signal with every free-text field cut to its bound: no producer floods a message."""
     labels = dict(list(signal.labels.items())[:MAX_LABELS])
     return replace(
         signal,
@@ -132,11 +141,15 @@ def targets(alert: Alert | AlertSignal, settings: AlertsSettings) -> list[Target
 
     def add(receivers: Iterable[str], index: int, route: AlertRoute | None) -> None:
         timing = Timing(
-            group_wait=_pick(route and route.group_wait, settings.group_wait),
-            group_interval=_pick(route and route.group_interval, settings.group_interval),
-            repeat_interval=_pick(route and route.repeat_interval, settings.repeat_interval),
+            group_wait=_pick(route.group_wait if route else None, settings.group_wait),
+            group_interval=_pick(route.group_interval if route else None, settings.group_interval),
+            repeat_interval=_pick(
+                route.repeat_interval if route else None, settings.repeat_interval
+            ),
         )
-        group_by = tuple(route.group_by if route and route.group_by is not None else settings.group_by)
+        group_by = tuple(
+            settings.group_by if route is None or route.group_by is None else route.group_by
+        )
         for name in receivers:
             if name not in seen:
                 seen.add(name)
@@ -234,14 +247,14 @@ def merge(alert: Alert, signal: AlertSignal, now: datetime) -> tuple[Alert, bool
     """Fold a repeated signal into its alert; says whether it is news worth a notification.
 
     News means the severity went up: the same post seen again at the same severity is counted,
-    not re-sent.
+    not re-sent. A worse signal re-opens an acknowledged alert.
     """
-    from msgspec.structs import replace
-
     worse = rank(signal.severity) > rank(alert.severity)
     reasons = tuple(dict.fromkeys((*alert.reasons, *signal.reasons)))[:MAX_REASONS]
     updated = replace(
         alert,
+        # a worse signal about an acknowledged alert needs attention again
+        status="firing" if worse and alert.status == "acknowledged" else alert.status,
         severity=signal.severity if worse else alert.severity,
         title=signal.title if worse else alert.title,
         reasons=reasons,

@@ -1,0 +1,781 @@
+"""Alert tables and their queries: alerts, groups, the notification outbox, silences, events.
+
+The alert engine decides; this module only reads and writes. Every function takes an open
+``Connection`` so the caller chooses the transaction: an alert and its outbox row are written
+in the same one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from veille.model import (
+    SEVERITIES,
+    Alert,
+    AlertStatus,
+    Notification,
+    NotificationReason,
+    NotificationStatus,
+    Severity,
+    Silence,
+)
+
+metadata = sa.MetaData()  # replaced by the store base's shared MetaData when it lands
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both engines (SQLite keeps no zone: store naive UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else utc(value)
+
+
+_RANK = {name: i for i, name in enumerate(SEVERITIES)}
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("fingerprint", sa.String(128), nullable=False, index=True),
+    sa.Column("active_fingerprint", sa.String(128), unique=True),
+    # NULL once resolved: at most one unresolved alert per fingerprint, in both engines.
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("severity_rank", sa.SmallInteger, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=False),
+    sa.Column("rule", sa.String(300), nullable=False, default=""),
+    sa.Column("conversation", sa.String(600), nullable=False, default="", index=True),
+    sa.Column("platform", sa.String(64), nullable=False, default=""),
+    sa.Column("native_id", sa.String(600), nullable=False, default=""),
+    sa.Column("source", sa.String(300), nullable=False, default=""),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("url", sa.Text, nullable=False, default=""),
+    sa.Column("excerpt", sa.Text, nullable=False, default=""),
+    sa.Column("spans", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("count", sa.Integer, nullable=False, default=1),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False, index=True),
+    sa.Column("observed_at", UTCDateTime),
+    sa.Column("acknowledged_by", sa.String(200), nullable=False, default=""),
+    sa.Column("acknowledged_at", UTCDateTime),
+    sa.Column("resolved_by", sa.String(200), nullable=False, default=""),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("assignee", sa.String(200), nullable=False, default=""),
+    sa.Column("escalate_at", UTCDateTime, index=True),
+    sa.Column("escalated_at", UTCDateTime),
+)
+
+alert_groups = sa.Table(
+    "alert_groups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(64), nullable=False, unique=True),
+    sa.Column("receiver", sa.String(200), nullable=False),
+    sa.Column("route", sa.Integer, nullable=False),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("repeat_interval_s", sa.Float, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_sent_at", UTCDateTime),
+    sa.Column("repeat_at", UTCDateTime, index=True),
+)
+
+alert_group_members = sa.Table(
+    "alert_group_members",
+    metadata,
+    sa.Column(
+        "group_id",
+        sa.Integer,
+        sa.ForeignKey("alert_groups.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("pending", sa.Boolean, nullable=False),
+    # True while the alert is new or changed since the group's last notification.
+)
+
+alert_notifications = sa.Table(
+    "alert_notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("receiver", sa.String(200), nullable=False),
+    sa.Column("reason", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("idempotency_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("group_id", sa.Integer, sa.ForeignKey("alert_groups.id", ondelete="CASCADE")),
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE")),
+    sa.Column("alert_ids", sa.JSON, nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("frozen_at", UTCDateTime),
+    sa.Column("payload", sa.LargeBinary),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("last_error", sa.Text, nullable=False, default=""),
+    sa.Column("delivered_at", UTCDateTime),
+    sa.Column("dead_at", UTCDateTime),
+    sa.Index("ix_alert_notifications_status_due", "status", "due_at"),
+    sa.Index("ix_alert_notifications_group_status", "group_id", "status"),
+)
+
+alert_silences = sa.Table(
+    "alert_silences",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("matchers", sa.JSON, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expired_by", sa.String(200), nullable=False, default=""),
+)
+
+alert_events = sa.Table(
+    "alert_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "alert_id",
+        sa.Integer,
+        sa.ForeignKey("alerts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    # created, updated, acknowledged, resolved, assigned, escalated, note
+    sa.Column("text", sa.Text, nullable=False, default=""),
+)
+
+
+class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of an alert's history: who did what, when (acknowledgements, notes …)."""
+
+    alert_id: int
+    at: datetime
+    actor: str
+    action: str
+    text: str = ""
+
+
+class Group(msgspec.Struct, kw_only=True):
+    """A notification group: alerts sharing a receiver and the ``group_by`` label values."""
+
+    id: int
+    key: str
+    receiver: str
+    route: int
+    labels: dict[str, str]
+    repeat_interval: timedelta
+    created_at: datetime
+    last_sent_at: datetime | None = None
+    repeat_at: datetime | None = None
+
+
+# --- alerts ---------------------------------------------------------------------------------
+
+
+def _alert_values(alert: Alert) -> dict[str, Any]:
+    return {
+        "fingerprint": alert.fingerprint,
+        "active_fingerprint": None if alert.status == "resolved" else alert.fingerprint,
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "severity_rank": _RANK[alert.severity],
+        "title": alert.title,
+        "reasons": list(alert.reasons),
+        "rule": alert.rule,
+        "conversation": alert.conversation,
+        "platform": alert.platform,
+        "native_id": alert.native_id,
+        "source": alert.source,
+        "tags": list(alert.tags),
+        "labels": dict(alert.labels),
+        "url": alert.url,
+        "excerpt": alert.excerpt,
+        "spans": [list(s) for s in alert.spans],
+        "status": alert.status,
+        "count": alert.count,
+        "first_seen": alert.first_seen,
+        "last_seen": alert.last_seen,
+        "observed_at": alert.observed_at,
+        "acknowledged_by": alert.acknowledged_by,
+        "acknowledged_at": alert.acknowledged_at,
+        "resolved_by": alert.resolved_by,
+        "resolved_at": alert.resolved_at,
+        "assignee": alert.assignee,
+        "escalated_at": alert.escalated_at,
+    }
+
+
+def _alert(row: RowMapping) -> Alert:
+    return Alert(
+        id=row["id"],
+        fingerprint=row["fingerprint"],
+        kind=row["kind"],
+        severity=row["severity"],
+        title=row["title"],
+        reasons=tuple(row["reasons"]),
+        rule=row["rule"],
+        conversation=row["conversation"],
+        platform=row["platform"],
+        native_id=row["native_id"],
+        source=row["source"],
+        tags=tuple(row["tags"]),
+        labels=dict(row["labels"]),
+        url=row["url"],
+        excerpt=row["excerpt"],
+        spans=tuple((int(a), int(b)) for a, b in row["spans"]),
+        status=row["status"],
+        count=row["count"],
+        first_seen=row["first_seen"],
+        last_seen=row["last_seen"],
+        observed_at=row["observed_at"],
+        acknowledged_by=row["acknowledged_by"],
+        acknowledged_at=row["acknowledged_at"],
+        resolved_by=row["resolved_by"],
+        resolved_at=row["resolved_at"],
+        assignee=row["assignee"],
+        escalated_at=row["escalated_at"],
+    )
+
+
+def insert_alert(conn: Connection, alert: Alert, escalate_at: datetime | None) -> Alert:
+    """Store a new alert; returns it with its id."""
+    values = _alert_values(alert) | {"escalate_at": escalate_at}
+    new_id = conn.execute(alerts.insert().values(values).returning(alerts.c.id)).scalar_one()
+    return msgspec.structs.replace(alert, id=new_id)
+
+
+def update_alert(conn: Connection, alert: Alert, **extra: Any) -> None:
+    """Write back every field of ``alert`` (and ``extra`` columns such as ``escalate_at``)."""
+    conn.execute(
+        alerts.update().where(alerts.c.id == alert.id).values(_alert_values(alert) | extra)
+    )
+
+
+def active_alert(conn: Connection, fingerprint: str) -> Alert | None:
+    """The unresolved alert with this fingerprint, if any."""
+    row = (
+        conn.execute(sa.select(alerts).where(alerts.c.active_fingerprint == fingerprint))
+        .mappings()
+        .first()
+    )
+    return _alert(row) if row else None
+
+
+def get_alert(conn: Connection, alert_id: int) -> Alert | None:
+    row = conn.execute(sa.select(alerts).where(alerts.c.id == alert_id)).mappings().first()
+    return _alert(row) if row else None
+
+
+def get_alerts(conn: Connection, ids: Iterable[int]) -> list[Alert]:
+    wanted = list(ids)
+    if not wanted:
+        return []
+    rows = conn.execute(sa.select(alerts).where(alerts.c.id.in_(wanted)).order_by(alerts.c.id))
+    return [_alert(r) for r in rows.mappings()]
+
+
+def list_alerts(
+    conn: Connection,
+    *,
+    statuses: Sequence[AlertStatus] = (),
+    min_severity: Severity = "info",
+    kind: str = "",
+    conversation: str = "",
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Alert]:
+    """Alerts newest first, filtered; the inbox of the CLI and the dashboard."""
+    query = sa.select(alerts).where(alerts.c.severity_rank >= _RANK[min_severity])
+    if statuses:
+        query = query.where(alerts.c.status.in_(list(statuses)))
+    if kind:
+        query = query.where(alerts.c.kind == kind)
+    if conversation:
+        query = query.where(alerts.c.conversation == conversation)
+    query = query.order_by(alerts.c.last_seen.desc(), alerts.c.id.desc())
+    rows = conn.execute(query.limit(max(1, min(limit, 10_000))).offset(max(0, offset)))
+    return [_alert(r) for r in rows.mappings()]
+
+
+def firing_at_least(
+    conn: Connection, severity: Severity, conversation: str | None = None, limit: int = 1000
+) -> list[Alert]:
+    """Unresolved alerts at ``severity`` or above (optionally in one conversation)."""
+    query = sa.select(alerts).where(
+        alerts.c.active_fingerprint.is_not(None), alerts.c.severity_rank >= _RANK[severity]
+    )
+    if conversation is not None:
+        query = query.where(alerts.c.conversation == conversation)
+    return [_alert(r) for r in conn.execute(query.limit(limit)).mappings()]
+
+
+def due_escalations(conn: Connection, now: datetime, limit: int = 500) -> list[Alert]:
+    query = (
+        sa.select(alerts)
+        .where(
+            alerts.c.escalate_at <= now,
+            alerts.c.status == "firing",
+            alerts.c.escalated_at.is_(None),
+        )
+        .order_by(alerts.c.escalate_at)
+        .limit(limit)
+    )
+    return [_alert(r) for r in conn.execute(query).mappings()]
+
+
+def stale_alerts(conn: Connection, before: datetime, limit: int = 500) -> list[Alert]:
+    """Unresolved alerts not seen since ``before``: candidates for auto-resolution."""
+    query = (
+        sa.select(alerts)
+        .where(alerts.c.active_fingerprint.is_not(None), alerts.c.last_seen <= before)
+        .order_by(alerts.c.last_seen)
+        .limit(limit)
+    )
+    return [_alert(r) for r in conn.execute(query).mappings()]
+
+
+def add_event(
+    conn: Connection, alert_id: int, at: datetime, actor: str, action: str, text: str = ""
+) -> None:
+    conn.execute(
+        alert_events.insert().values(
+            alert_id=alert_id, at=at, actor=actor[:200], action=action, text=text[:10_000]
+        )
+    )
+
+
+def events(conn: Connection, alert_id: int) -> list[AlertEvent]:
+    rows = conn.execute(
+        sa.select(alert_events)
+        .where(alert_events.c.alert_id == alert_id)
+        .order_by(alert_events.c.at, alert_events.c.id)
+    )
+    return [
+        AlertEvent(
+            alert_id=r["alert_id"], at=r["at"], actor=r["actor"], action=r["action"], text=r["text"]
+        )
+        for r in rows.mappings()
+    ]
+
+
+# --- groups ---------------------------------------------------------------------------------
+
+
+def _group(row: RowMapping) -> Group:
+    return Group(
+        id=row["id"],
+        key=row["key"],
+        receiver=row["receiver"],
+        route=row["route"],
+        labels=dict(row["labels"]),
+        repeat_interval=timedelta(seconds=row["repeat_interval_s"]),
+        created_at=row["created_at"],
+        last_sent_at=row["last_sent_at"],
+        repeat_at=row["repeat_at"],
+    )
+
+
+def lock_group(conn: Connection, group_id: int) -> Group:
+    """Read a group holding its row lock (PostgreSQL), so a new alert and a flush serialise."""
+    row = (
+        conn.execute(sa.select(alert_groups).where(alert_groups.c.id == group_id).with_for_update())
+        .mappings()
+        .one()
+    )
+    return _group(row)
+
+
+def group_for(
+    conn: Connection,
+    *,
+    key: str,
+    receiver: str,
+    route: int,
+    labels: dict[str, str],
+    repeat_interval: timedelta,
+    now: datetime,
+) -> Group:
+    """The group with ``key``, created if new; locked for the rest of the transaction."""
+    found = conn.execute(sa.select(alert_groups.c.id).where(alert_groups.c.key == key)).scalar()
+    if found is None:
+        found = conn.execute(
+            alert_groups.insert()
+            .values(
+                key=key,
+                receiver=receiver,
+                route=route,
+                labels=labels,
+                repeat_interval_s=repeat_interval.total_seconds(),
+                created_at=now,
+            )
+            .returning(alert_groups.c.id)
+        ).scalar_one()
+    return lock_group(conn, found)
+
+
+def update_group(conn: Connection, group_id: int, **values: Any) -> None:
+    conn.execute(alert_groups.update().where(alert_groups.c.id == group_id).values(values))
+
+
+def add_member(conn: Connection, group_id: int, alert_id: int) -> None:
+    """Put an alert in a group, marked as news for the group's next notification."""
+    updated = conn.execute(
+        alert_group_members.update()
+        .where(
+            alert_group_members.c.group_id == group_id,
+            alert_group_members.c.alert_id == alert_id,
+        )
+        .values(pending=True)
+    ).rowcount
+    if not updated:
+        conn.execute(
+            alert_group_members.insert().values(group_id=group_id, alert_id=alert_id, pending=True)
+        )
+
+
+def members(conn: Connection, group_id: int, *, pending_only: bool) -> list[Alert]:
+    query = (
+        sa.select(alerts)
+        .join(alert_group_members, alert_group_members.c.alert_id == alerts.c.id)
+        .where(alert_group_members.c.group_id == group_id)
+        .order_by(alerts.c.id)
+    )
+    if pending_only:
+        query = query.where(alert_group_members.c.pending.is_(True))
+    else:
+        query = query.where(alerts.c.active_fingerprint.is_not(None))
+    return [_alert(r) for r in conn.execute(query).mappings()]
+
+
+def clear_pending(conn: Connection, group_id: int, alert_ids: Iterable[int]) -> None:
+    ids = list(alert_ids)
+    if ids:
+        conn.execute(
+            alert_group_members.update()
+            .where(
+                alert_group_members.c.group_id == group_id,
+                alert_group_members.c.alert_id.in_(ids),
+            )
+            .values(pending=False)
+        )
+
+
+def groups_to_repeat(conn: Connection, now: datetime, limit: int = 500) -> list[int]:
+    """Groups whose repeat time has come and that have no notification waiting already."""
+    waiting = (
+        sa.select(alert_notifications.c.id)
+        .where(
+            alert_notifications.c.group_id == alert_groups.c.id,
+            alert_notifications.c.status == "pending",
+        )
+        .exists()
+    )
+    query = (
+        sa.select(alert_groups.c.id)
+        .where(alert_groups.c.repeat_at <= now, ~waiting)
+        .order_by(alert_groups.c.repeat_at)
+        .limit(limit)
+    )
+    return list(conn.execute(query).scalars())
+
+
+# --- notifications (the outbox) --------------------------------------------------------------
+
+
+def _notification(row: RowMapping, group_key: str = "") -> Notification:
+    return Notification(
+        id=row["id"],
+        receiver=row["receiver"],
+        reason=row["reason"],
+        status=row["status"],
+        idempotency_key=row["idempotency_key"],
+        due_at=row["due_at"],
+        created_at=row["created_at"],
+        group_key=group_key,
+        alert_ids=tuple(row["alert_ids"]),
+        payload=row["payload"] or b"",
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        delivered_at=row["delivered_at"],
+    )
+
+
+def insert_notification(
+    conn: Connection,
+    *,
+    receiver: str,
+    reason: NotificationReason,
+    due_at: datetime,
+    now: datetime,
+    group_id: int | None = None,
+    alert_id: int | None = None,
+) -> int:
+    """Queue one message for ``receiver``; it is rendered when first attempted."""
+    return int(
+        conn.execute(
+            alert_notifications.insert()
+            .values(
+                receiver=receiver,
+                reason=reason,
+                status="pending",
+                idempotency_key=uuid.uuid4().hex,
+                group_id=group_id,
+                alert_id=alert_id,
+                alert_ids=[alert_id] if alert_id is not None else [],
+                due_at=due_at,
+                created_at=now,
+                attempts=0,
+                last_error="",
+            )
+            .returning(alert_notifications.c.id)
+        ).scalar_one()
+    )
+
+
+def open_notification(conn: Connection, group_id: int) -> int | None:
+    """The group's notification still waiting for its first attempt (new alerts join it)."""
+    return conn.execute(
+        sa.select(alert_notifications.c.id).where(
+            alert_notifications.c.group_id == group_id,
+            alert_notifications.c.status == "pending",
+            alert_notifications.c.frozen_at.is_(None),
+        )
+    ).scalar()
+
+
+def due_notification_ids(conn: Connection, now: datetime, limit: int) -> list[int]:
+    query = (
+        sa.select(alert_notifications.c.id)
+        .where(
+            alert_notifications.c.status == "pending",
+            alert_notifications.c.due_at <= now,
+            sa.or_(
+                alert_notifications.c.lease_until.is_(None),
+                alert_notifications.c.lease_until <= now,
+            ),
+        )
+        .order_by(alert_notifications.c.due_at, alert_notifications.c.id)
+        .limit(limit)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def next_due(conn: Connection) -> datetime | None:
+    """The earliest time a pending notification may be attempted (a held lease delays it)."""
+    n = alert_notifications.c
+    when = sa.case((n.lease_until > n.due_at, n.lease_until), else_=n.due_at)
+    found = conn.execute(sa.select(sa.func.min(when)).where(n.status == "pending")).scalar()
+    return None if found is None else utc(found)
+
+
+def lease(conn: Connection, notification_id: int, now: datetime, until: datetime) -> bool:
+    """Take a due notification for sending; ``False`` when another worker holds it."""
+    taken = conn.execute(
+        alert_notifications.update()
+        .where(
+            alert_notifications.c.id == notification_id,
+            alert_notifications.c.status == "pending",
+            sa.or_(
+                alert_notifications.c.lease_until.is_(None),
+                alert_notifications.c.lease_until <= now,
+            ),
+        )
+        .values(lease_until=until)
+    ).rowcount
+    return bool(taken)
+
+
+def notification_row(conn: Connection, notification_id: int) -> RowMapping:
+    return (
+        conn.execute(
+            sa.select(alert_notifications).where(alert_notifications.c.id == notification_id)
+        )
+        .mappings()
+        .one()
+    )
+
+
+def get_notification(conn: Connection, notification_id: int) -> Notification | None:
+    row = (
+        conn.execute(
+            sa.select(alert_notifications, alert_groups.c.key)
+            .outerjoin(alert_groups, alert_groups.c.id == alert_notifications.c.group_id)
+            .where(alert_notifications.c.id == notification_id)
+        )
+        .mappings()
+        .first()
+    )
+    return _notification(row, row["key"] or "") if row else None
+
+
+def freeze(
+    conn: Connection, notification_id: int, payload: bytes, alert_ids: Sequence[int], now: datetime
+) -> None:
+    """Fix the message body at the first attempt: every retry sends exactly these bytes."""
+    conn.execute(
+        alert_notifications.update()
+        .where(alert_notifications.c.id == notification_id)
+        .values(payload=payload, alert_ids=list(alert_ids), frozen_at=now)
+    )
+
+
+def finish(
+    conn: Connection,
+    notification_id: int,
+    status: NotificationStatus,
+    now: datetime,
+    error: str = "",
+    attempted: bool = True,
+) -> None:
+    """Close a notification: delivered, dead-lettered or suppressed (nothing left to say)."""
+    values: dict[str, Any] = {"status": status, "lease_until": None, "last_error": error[:2000]}
+    if attempted:
+        values["attempts"] = alert_notifications.c.attempts + 1
+    if status == "delivered":
+        values["delivered_at"] = now
+    elif status == "dead":
+        values["dead_at"] = now
+    conn.execute(
+        alert_notifications.update()
+        .where(alert_notifications.c.id == notification_id)
+        .values(values)
+    )
+
+
+def reschedule(conn: Connection, notification_id: int, due_at: datetime, error: str) -> None:
+    """Record a failed attempt and when to try again."""
+    conn.execute(
+        alert_notifications.update()
+        .where(alert_notifications.c.id == notification_id)
+        .values(
+            attempts=alert_notifications.c.attempts + 1,
+            due_at=due_at,
+            lease_until=None,
+            last_error=error[:2000],
+        )
+    )
+
+
+def requeue(conn: Connection, notification_id: int, now: datetime) -> bool:
+    """Give a dead letter another round of attempts (an operator fixed the receiver)."""
+    return bool(
+        conn.execute(
+            alert_notifications.update()
+            .where(
+                alert_notifications.c.id == notification_id,
+                alert_notifications.c.status == "dead",
+            )
+            .values(status="pending", attempts=0, due_at=now, dead_at=None, lease_until=None)
+        ).rowcount
+    )
+
+
+def list_notifications(
+    conn: Connection,
+    *,
+    statuses: Sequence[NotificationStatus] = (),
+    alert_id: int | None = None,
+    limit: int = 100,
+) -> list[Notification]:
+    """Outbox rows newest first; ``statuses=("dead",)`` is the dead-letter view."""
+    query = sa.select(alert_notifications, alert_groups.c.key).outerjoin(
+        alert_groups, alert_groups.c.id == alert_notifications.c.group_id
+    )
+    if statuses:
+        query = query.where(alert_notifications.c.status.in_(list(statuses)))
+    rows = conn.execute(
+        query.order_by(alert_notifications.c.id.desc()).limit(max(1, min(limit, 10_000)))
+    ).mappings()
+    found = [_notification(r, r["key"] or "") for r in rows]
+    if alert_id is not None:
+        found = [n for n in found if alert_id in n.alert_ids]
+    return found
+
+
+# --- silences -------------------------------------------------------------------------------
+
+
+def _silence(row: RowMapping) -> Silence:
+    return Silence(
+        id=row["id"],
+        matchers=dict(row["matchers"]),
+        created_by=row["created_by"],
+        reason=row["reason"],
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        created_at=row["created_at"],
+        expired_by=row["expired_by"],
+    )
+
+
+def insert_silence(conn: Connection, silence: Silence, now: datetime) -> Silence:
+    new_id = conn.execute(
+        alert_silences.insert()
+        .values(
+            matchers=dict(silence.matchers),
+            created_by=silence.created_by,
+            reason=silence.reason,
+            starts_at=silence.starts_at,
+            ends_at=silence.ends_at,
+            created_at=now,
+            expired_by="",
+        )
+        .returning(alert_silences.c.id)
+    ).scalar_one()
+    return msgspec.structs.replace(silence, id=new_id, created_at=now)
+
+
+def active_silences(conn: Connection, now: datetime) -> list[Silence]:
+    rows = conn.execute(
+        sa.select(alert_silences)
+        .where(alert_silences.c.starts_at <= now, alert_silences.c.ends_at > now)
+        .order_by(alert_silences.c.id)
+    )
+    return [_silence(r) for r in rows.mappings()]
+
+
+def list_silences(conn: Connection, *, include_expired: bool, now: datetime) -> list[Silence]:
+    query = sa.select(alert_silences).order_by(alert_silences.c.id.desc())
+    if not include_expired:
+        query = query.where(alert_silences.c.ends_at > now)
+    return [_silence(r) for r in conn.execute(query.limit(1000)).mappings()]
+
+
+def expire_silence(conn: Connection, silence_id: int, by: str, now: datetime) -> bool:
+    return bool(
+        conn.execute(
+            alert_silences.update()
+            .where(alert_silences.c.id == silence_id, alert_silences.c.ends_at > now)
+            .values(ends_at=now, expired_by=by[:200])
+        ).rowcount
+    )
+
+
+def utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime (naive values are taken as UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
