@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -142,3 +145,100 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class ReceivedRequest:
+    """One HTTP request a :class:`FakeWebhookReceiver` read, and how it answered."""
+
+    def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.body = body
+        self.answer = ""
+        """``"200"``, ``"500"``, ``"429"``, ``"hang"`` or ``"close"``."""
+        self.at = 0.0
+        """``time.monotonic()`` when the body was fully read."""
+
+
+class FakeWebhookReceiver:
+    """A misbehaving HTTP receiver on 127.0.0.1 for delivery tests and the latency benchmark.
+
+    ``behave(n, request)`` picks the answer to the n-th request (0-based): ``"200"``,
+    ``"500"``, ``"429"`` (with ``Retry-After: 1``), ``"hang"`` (never answers) or ``"close"``
+    (drops the connection before answering). Every request is recorded in ``requests``.
+    """
+
+    def __init__(self, behave: Callable[[int, ReceivedRequest], str] | None = None) -> None:
+        self.behave = behave or (lambda n, request: "200")
+        self.requests: list[ReceivedRequest] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.arrived = asyncio.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def delivered(self) -> list[ReceivedRequest]:
+        """The requests answered with 200."""
+        return [r for r in self.requests if r.answer == "200"]
+
+    async def __aenter__(self) -> FakeWebhookReceiver:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            while True:
+                request = await self._read(reader)
+                if request is None:
+                    return
+                answer = self.behave(len(self.requests), request)
+                request.answer = answer
+                self.requests.append(request)
+                self.arrived.set()
+                if answer == "close":
+                    return
+                if answer == "hang":
+                    await reader.read()  # until the client gives up and closes
+                    return
+                extra = "Retry-After: 1\r\n" if answer == "429" else ""
+                reply = {"200": "OK", "429": "Too Many Requests"}.get(answer, "Server Error")
+                writer.write(
+                    f"HTTP/1.1 {answer} {reply}\r\nContent-Length: 0\r\n{extra}\r\n".encode()
+                )
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    @staticmethod
+    async def _read(reader: asyncio.StreamReader) -> ReceivedRequest | None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            return None
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = lines[0].split(" ", 2)
+        headers = {}
+        for line in lines[1:]:
+            if ":" in line:
+                name, value = line.split(":", 1)
+                headers[name.strip().lower()] = value.strip()
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        request = ReceivedRequest(method, path, headers, body)
+        request.at = time.monotonic()
+        return request
