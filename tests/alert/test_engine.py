@@ -4,13 +4,16 @@ invariants over arbitrary interleavings."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from datetime import timedelta
 from typing import Any
 
 import orjson
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy.pool import StaticPool
 
@@ -73,7 +76,8 @@ def test_same_post_again_is_counted_not_resent(engine: AlertEngine, clock: FakeC
     assert engine.submit([signal()]) == []
     assert deliver_all(engine) == []
     (a,) = engine.submit([signal(severity="critical", title="worse")])
-    assert a.count == 3 and a.severity == "critical"
+    assert a.count == 3
+    assert a.severity == "critical"
     (message,) = deliver_all(engine)
     assert message["title"].startswith("[CRITICAL] worse")
 
@@ -140,7 +144,9 @@ def test_silence_mutes_until_it_expires(engine: AlertEngine, clock: FakeClock) -
     s = engine.silence(
         {"rule": "threats"}, by="alice", reason="known hoax", duration=timedelta(hours=1)
     )
-    assert s.id and s.created_by == "alice" and s.ends_at == clock() + timedelta(hours=1)
+    assert s.id
+    assert s.created_by == "alice"
+    assert s.ends_at == clock() + timedelta(hours=1)
     engine.submit([signal(native_id="1"), signal(native_id="2", rule="other")])
     (message,) = deliver_all(engine)
     assert message["group"]["labels"]["rule"] == "other"
@@ -177,7 +183,8 @@ def test_repeat_until_acknowledged(db: sa.Engine, clock: FakeClock) -> None:
     clock.advance(minutes=1)
     assert engine.tick() == 1
     (message,) = deliver_all(engine)
-    assert message["reason"] == "repeat" and message["title"].startswith("[HIGH] Still firing")
+    assert message["reason"] == "repeat"
+    assert message["title"].startswith("[HIGH] Still firing")
     engine.acknowledge(a.id, by="bob", note="on it")
     clock.advance(hours=1)
     assert engine.tick() == 1
@@ -196,7 +203,7 @@ def test_escalation_after_n_minutes_unless_acknowledged(db: sa.Engine, clock: Fa
     engine = AlertEngine(db, cfg, clock)
     (crit,) = engine.submit([signal(native_id="a", severity="critical")])
     (acked,) = engine.submit([signal(native_id="b", severity="critical", conversation="x:2")])
-    (high,) = engine.submit([signal(native_id="c", severity="high", conversation="x:3")])
+    (_high,) = engine.submit([signal(native_id="c", severity="high", conversation="x:3")])
     deliver_all(engine)
     engine.acknowledge(acked.id, by="carol")
     clock.advance(minutes=14, seconds=59)
@@ -204,7 +211,8 @@ def test_escalation_after_n_minutes_unless_acknowledged(db: sa.Engine, clock: Fa
     clock.advance(1)
     assert engine.tick() == 1
     (message,) = deliver_all(engine)
-    assert message["receiver"] == "duty" and message["reason"] == "escalation"
+    assert message["receiver"] == "duty"
+    assert message["reason"] == "escalation"
     assert alert_ids(message) == [crit.id]
     clock.advance(minutes=30)
     assert engine.tick() <= 1  # a repeat maybe, never a second escalation
@@ -217,7 +225,8 @@ def test_resolve_then_new_signal_opens_a_new_alert(engine: AlertEngine, clock: F
     with pytest.raises(AlertError, match="already resolved"):
         engine.resolve(a.id, by="dan")
     (b,) = engine.submit([signal()])
-    assert b.id != a.id and b.fingerprint == a.fingerprint
+    assert b.id != a.id
+    assert b.fingerprint == a.fingerprint
 
 
 def test_source_signals_resolve_their_alert(engine: AlertEngine) -> None:
@@ -246,9 +255,9 @@ def test_source_signals_resolve_their_alert(engine: AlertEngine) -> None:
     )
     with engine.db.connect() as conn:
         again = store.get_alert(conn, a.id)
-    assert (
-        again is not None and again.status == "resolved" and again.resolved_by == "mastodon:police"
-    )
+    assert again is not None
+    assert again.status == "resolved"
+    assert again.resolved_by == "mastodon:police"
 
 
 def test_stale_alerts_resolve_by_themselves(engine: AlertEngine, clock: FakeClock) -> None:
@@ -257,7 +266,9 @@ def test_stale_alerts_resolve_by_themselves(engine: AlertEngine, clock: FakeCloc
     engine.tick()
     with engine.db.connect() as conn:
         again = store.get_alert(conn, a.id)
-    assert again is not None and again.status == "resolved" and again.resolved_by == "auto"
+    assert again is not None
+    assert again.status == "resolved"
+    assert again.resolved_by == "auto"
 
 
 def test_failures_retry_with_backoff_then_dead_letter(db: sa.Engine, clock: FakeClock) -> None:
@@ -268,7 +279,8 @@ def test_failures_retry_with_backoff_then_dead_letter(db: sa.Engine, clock: Fake
     assert engine.claim() == []  # backing off
     clock.advance(seconds=1)
     (again,) = engine.claim()
-    assert again.payload == out.payload and again.idempotency_key == out.idempotency_key
+    assert again.payload == out.payload
+    assert again.idempotency_key == out.idempotency_key
     assert engine.failed(again.id, "HTTP 503", retry_after=timedelta(seconds=30)) == "pending"
     clock.advance(seconds=29)
     assert engine.claim() == []  # Retry-After honoured
@@ -277,7 +289,8 @@ def test_failures_retry_with_backoff_then_dead_letter(db: sa.Engine, clock: Fake
     assert engine.failed(third.id, "HTTP 500") == "dead"
     with db.connect() as conn:
         (dead,) = store.list_notifications(conn, statuses=("dead",))
-    assert dead.attempts == 3 and "gave up after 3 attempts: HTTP 500" in dead.last_error
+    assert dead.attempts == 3
+    assert "gave up after 3 attempts: HTTP 500" in dead.last_error
     engine.requeue(dead.id, by="ops")
     (revived,) = engine.claim()
     assert revived.payload == out.payload
@@ -364,10 +377,8 @@ def test_simulation_keeps_every_promise(steps: list[tuple[Any, ...]]) -> None:
         elif s[0] == "tick":
             engine.tick()
         elif s[0] == "ack":
-            try:
+            with contextlib.suppress(AlertError):
                 engine.acknowledge(s[1], by="op")
-            except AlertError:
-                pass
         else:
             engine.silence(
                 {"conversation": s[1]}, by="op", reason="sim", duration=timedelta(seconds=s[2])
@@ -394,7 +405,7 @@ def test_simulation_keeps_every_promise(steps: list[tuple[Any, ...]]) -> None:
             by_group.setdefault(n["group_id"], []).append(n["frozen_at"])
     for times in by_group.values():
         times.sort()
-        assert all(b - a >= timedelta(seconds=GROUP_INTERVAL) for a, b in zip(times, times[1:]))
+        assert all(b - a >= timedelta(seconds=GROUP_INTERVAL) for a, b in itertools.pairwise(times))
 
     # nothing acknowledged, resolved or silenced at the time is ever sent
     for n in sent:
@@ -409,7 +420,8 @@ def test_simulation_keeps_every_promise(steps: list[tuple[Any, ...]]) -> None:
         if a.id in notified or a.acknowledged_at is not None:
             continue
         group_ids = {m["group_id"] for m in members if m["alert_id"] == a.id}
-        assert group_ids and all(groups[g]["receiver"] == "hook" for g in group_ids)
+        assert group_ids
+        assert all(groups[g]["receiver"] == "hook" for g in group_ids)
         assert any(s.matchers["conversation"] == a.conversation for s in silences), a
 
     # escalation: once, for critical alerts unacknowledged after the delay
@@ -417,5 +429,6 @@ def test_simulation_keeps_every_promise(steps: list[tuple[Any, ...]]) -> None:
     assert len({n["alert_id"] for n in escalations}) == len(escalations)
     for n in escalations:
         a = all_alerts[n["alert_id"]]
-        assert a.severity == "critical" and n["receiver"] == "duty"
+        assert a.severity == "critical"
+        assert n["receiver"] == "duty"
         assert n["frozen_at"] >= a.first_seen + timedelta(seconds=ESCALATE_AFTER)

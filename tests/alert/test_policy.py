@@ -154,7 +154,8 @@ def test_bounded_cuts_every_free_text_field() -> None:
 
 def test_free_labels_never_replace_builtin_ones() -> None:
     labels = policy.labels_of(signal(labels={"severity": "info", "team": "cyber"}))
-    assert labels["severity"] == "high" and labels["team"] == "cyber"
+    assert labels["severity"] == "high"
+    assert labels["team"] == "cyber"
 
 
 # --- silences ---------------------------------------------------------------------------------
@@ -208,7 +209,8 @@ def test_critical_mutes_lower_alerts_in_the_same_conversation_only(
     )
     assert (by is not None) == expected
     if by is not None:
-        assert by.severity == "critical" and by.conversation == target.conversation
+        assert by.severity == "critical"
+        assert by.conversation == target.conversation
 
 
 def test_an_alert_never_inhibits_itself() -> None:
