@@ -12,19 +12,23 @@ import sqlalchemy as sa
 from veille.alert.engine import AlertEngine
 from veille.config import AlertsSettings
 from veille.model import AlertSignal
-from veille.store.alerts import metadata
+from veille.store import create_engine
+from veille.store.migrate import ensure_current
 from veille.testing import FakeClock
 
 
 def make_db(path: Path) -> sa.Engine:
-    db = sa.create_engine(f"sqlite:///{path}")
-    metadata.create_all(db)
+    """A migrated SQLite database, as veille opens it."""
+    db = create_engine(f"sqlite:///{path}")
+    ensure_current(db)
     return db
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[sa.Engine]:
-    engine = make_db(tmp_path / "alerts.db")
+def db(db_url: str) -> Iterator[sa.Engine]:
+    """A migrated database on SQLite, and on PostgreSQL (marked ``pg``)."""
+    engine = create_engine(db_url)
+    ensure_current(engine)
     yield engine
     engine.dispose()
 

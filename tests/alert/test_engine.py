@@ -15,12 +15,12 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from sqlalchemy.pool import StaticPool
 
 from veille.alert import policy
 from veille.alert.engine import AlertEngine, AlertError
 from veille.store import alerts as store
-from veille.store.alerts import metadata
+from veille.store import create_engine
+from veille.store.migrate import target_metadata
 from veille.testing import FakeClock
 
 from .conftest import settings, signal
@@ -32,10 +32,9 @@ RECEIVERS = [
 
 
 def memory_db() -> sa.Engine:
-    db = sa.create_engine(
-        "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
-    )
-    metadata.create_all(db)
+    """An in-memory database with the declared tables (fast enough for many examples)."""
+    db = create_engine("sqlite://")
+    target_metadata().create_all(db)
     return db
 
 

@@ -8,7 +8,8 @@ Operators act through ``acknowledge``, ``resolve``, ``assign``, ``note`` and sil
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import msgspec
@@ -21,6 +22,7 @@ from veille.clock import Clock, utcnow
 from veille.config import AlertsSettings
 from veille.model import Alert, AlertSignal, NotificationReason, Severity, Silence
 from veille.store import alerts as store
+from veille.store.engine import WRITE
 
 MAX_SILENCE = timedelta(days=90)
 """A silence always expires; three months at most, so nobody mutes a rule and forgets it."""
@@ -71,7 +73,7 @@ class AlertEngine:
         floor = policy.rank(self.settings.min_severity)
         news: list[Alert] = []
         due_now = False
-        with self.db.begin() as conn:
+        with self._write() as conn:
             for raw in signals:
                 if not raw.resolved and policy.rank(raw.severity) < floor:
                     continue
@@ -133,6 +135,12 @@ class AlertEngine:
                 due_now |= due <= now
         return due_now
 
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite: no lock upgrade halfway)."""
+        with self.db.connect().execution_options(**WRITE) as conn, conn.begin():
+            yield conn
+
     def _wake(self) -> None:
         if self.on_due is not None:
             self.on_due()
@@ -147,7 +155,7 @@ class AlertEngine:
         """
         now = self.clock()
         queued = 0
-        with self.db.begin() as conn:
+        with self._write() as conn:
             for alert in store.stale_alerts(conn, now - self.settings.resolve_after):
                 self._resolve(conn, alert, "auto", now)
             esc = self.settings.escalation
@@ -198,7 +206,7 @@ class AlertEngine:
         now = self.clock()
         lease_until = now + self.settings.delivery.lease
         claimed: list[Outgoing] = []
-        with self.db.begin() as conn:
+        with self._write() as conn:
             silences: list[Silence] | None = None
             for nid in store.due_notification_ids(conn, now, limit):
                 if not store.lease(conn, nid, now, lease_until):
@@ -333,7 +341,7 @@ class AlertEngine:
 
     def delivered(self, notification_id: int) -> None:
         """Record a successful delivery: this notification is never sent again."""
-        with self.db.begin() as conn:
+        with self._write() as conn:
             store.finish(conn, notification_id, "delivered", self.clock())
 
     def failed(
@@ -350,7 +358,7 @@ class AlertEngine:
         """
         now = self.clock()
         delivery = self.settings.delivery
-        with self.db.begin() as conn:
+        with self._write() as conn:
             row = store.notification_row(conn, notification_id)
             attempts = row["attempts"] + 1
             too_old = now - row["created_at"] >= delivery.max_age
@@ -372,7 +380,7 @@ class AlertEngine:
 
     def requeue(self, notification_id: int, by: str) -> None:
         """Send a dead-lettered notification again (after the receiver was fixed)."""
-        with self.db.begin() as conn:
+        with self._write() as conn:
             if not store.requeue(conn, notification_id, self.clock()):
                 raise AlertError(f"notification {notification_id} is not a dead letter")
             row = store.notification_row(conn, notification_id)
@@ -394,7 +402,7 @@ class AlertEngine:
         """Someone is on it: no more repeats or escalation for this alert."""
         by = _actor(by)
         now = self.clock()
-        with self.db.begin() as conn:
+        with self._write() as conn:
             alert = self._get(conn, alert_id)
             if alert.status != "firing":
                 raise AlertError(f"alert {alert_id} is {alert.status}, not firing")
@@ -408,7 +416,7 @@ class AlertEngine:
         """Close an alert; a later signal with the same fingerprint opens a new one."""
         by = _actor(by)
         now = self.clock()
-        with self.db.begin() as conn:
+        with self._write() as conn:
             alert = self._get(conn, alert_id)
             if alert.status == "resolved":
                 raise AlertError(f"alert {alert_id} is already resolved")
@@ -427,7 +435,7 @@ class AlertEngine:
     def assign(self, alert_id: int, assignee: str, by: str) -> Alert:
         by = _actor(by)
         now = self.clock()
-        with self.db.begin() as conn:
+        with self._write() as conn:
             alert = self._get(conn, alert_id)
             alert.assignee = assignee.strip()[:200]
             store.update_alert(conn, alert)
@@ -438,7 +446,7 @@ class AlertEngine:
         by = _actor(by)
         if not text.strip():
             raise AlertError("a note needs some text")
-        with self.db.begin() as conn:
+        with self._write() as conn:
             self._get(conn, alert_id)
             store.add_event(conn, alert_id, self.clock(), by, "note", text.strip())
 
@@ -475,11 +483,11 @@ class AlertEngine:
             starts_at=start,
             ends_at=end,
         )
-        with self.db.begin() as conn:
+        with self._write() as conn:
             return store.insert_silence(conn, silence, now)
 
     def expire_silence(self, silence_id: int, by: str) -> None:
-        with self.db.begin() as conn:
+        with self._write() as conn:
             if not store.expire_silence(conn, silence_id, _actor(by), self.clock()):
                 raise AlertError(f"no active silence with id {silence_id}")
 

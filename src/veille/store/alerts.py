@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -26,32 +26,15 @@ from veille.model import (
     Severity,
     Silence,
 )
-
-metadata = sa.MetaData()  # replaced by the store base's shared MetaData when it lands
-
-
-class UTCDateTime(sa.types.TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on both engines (SQLite keeps no zone: store naive UTC)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = utc(value)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        return None if value is None else utc(value)
-
+from veille.store.schema import RowId, metadata
+from veille.store.types import JSONText, Timestamp
 
 _RANK = {name: i for i, name in enumerate(SEVERITIES)}
 
 alerts = sa.Table(
     "alerts",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
     sa.Column("fingerprint", sa.String(128), nullable=False, index=True),
     sa.Column("active_fingerprint", sa.String(128), unique=True),
     # NULL once resolved: at most one unresolved alert per fingerprint, in both engines.
@@ -59,43 +42,43 @@ alerts = sa.Table(
     sa.Column("severity", sa.String(16), nullable=False),
     sa.Column("severity_rank", sa.SmallInteger, nullable=False),
     sa.Column("title", sa.Text, nullable=False),
-    sa.Column("reasons", sa.JSON, nullable=False),
-    sa.Column("rule", sa.String(300), nullable=False, default=""),
-    sa.Column("conversation", sa.String(600), nullable=False, default="", index=True),
+    sa.Column("reasons", JSONText, nullable=False),
+    sa.Column("rule", sa.Text, nullable=False, default=""),
+    sa.Column("conversation", sa.Text, nullable=False, default="", index=True),
     sa.Column("platform", sa.String(64), nullable=False, default=""),
-    sa.Column("native_id", sa.String(600), nullable=False, default=""),
-    sa.Column("source", sa.String(300), nullable=False, default=""),
-    sa.Column("tags", sa.JSON, nullable=False),
-    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("native_id", sa.Text, nullable=False, default=""),
+    sa.Column("source", sa.Text, nullable=False, default=""),
+    sa.Column("tags", JSONText, nullable=False),
+    sa.Column("labels", JSONText, nullable=False),
     sa.Column("url", sa.Text, nullable=False, default=""),
     sa.Column("excerpt", sa.Text, nullable=False, default=""),
-    sa.Column("spans", sa.JSON, nullable=False),
+    sa.Column("spans", JSONText, nullable=False),
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("count", sa.Integer, nullable=False, default=1),
-    sa.Column("first_seen", UTCDateTime, nullable=False),
-    sa.Column("last_seen", UTCDateTime, nullable=False, index=True),
-    sa.Column("observed_at", UTCDateTime),
+    sa.Column("first_seen", Timestamp, nullable=False),
+    sa.Column("last_seen", Timestamp, nullable=False, index=True),
+    sa.Column("observed_at", Timestamp),
     sa.Column("acknowledged_by", sa.String(200), nullable=False, default=""),
-    sa.Column("acknowledged_at", UTCDateTime),
+    sa.Column("acknowledged_at", Timestamp),
     sa.Column("resolved_by", sa.String(200), nullable=False, default=""),
-    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("resolved_at", Timestamp),
     sa.Column("assignee", sa.String(200), nullable=False, default=""),
-    sa.Column("escalate_at", UTCDateTime, index=True),
-    sa.Column("escalated_at", UTCDateTime),
+    sa.Column("escalate_at", Timestamp, index=True),
+    sa.Column("escalated_at", Timestamp),
 )
 
 alert_groups = sa.Table(
     "alert_groups",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
     sa.Column("key", sa.String(64), nullable=False, unique=True),
     sa.Column("receiver", sa.String(200), nullable=False),
     sa.Column("route", sa.Integer, nullable=False),
-    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("labels", JSONText, nullable=False),
     sa.Column("repeat_interval_s", sa.Float, nullable=False),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("last_sent_at", UTCDateTime),
-    sa.Column("repeat_at", UTCDateTime, index=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("last_sent_at", Timestamp),
+    sa.Column("repeat_at", Timestamp, index=True),
 )
 
 alert_group_members = sa.Table(
@@ -103,13 +86,11 @@ alert_group_members = sa.Table(
     metadata,
     sa.Column(
         "group_id",
-        sa.Integer,
+        RowId,
         sa.ForeignKey("alert_groups.id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    sa.Column(
-        "alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
-    ),
+    sa.Column("alert_id", RowId, sa.ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("pending", sa.Boolean, nullable=False),
     # True while the alert is new or changed since the group's last notification.
 )
@@ -117,23 +98,23 @@ alert_group_members = sa.Table(
 alert_notifications = sa.Table(
     "alert_notifications",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
     sa.Column("receiver", sa.String(200), nullable=False),
     sa.Column("reason", sa.String(16), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("idempotency_key", sa.String(64), nullable=False, unique=True),
-    sa.Column("group_id", sa.Integer, sa.ForeignKey("alert_groups.id", ondelete="CASCADE")),
-    sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE")),
-    sa.Column("alert_ids", sa.JSON, nullable=False),
-    sa.Column("due_at", UTCDateTime, nullable=False),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("frozen_at", UTCDateTime),
+    sa.Column("group_id", RowId, sa.ForeignKey("alert_groups.id", ondelete="CASCADE")),
+    sa.Column("alert_id", RowId, sa.ForeignKey("alerts.id", ondelete="CASCADE")),
+    sa.Column("alert_ids", JSONText, nullable=False),
+    sa.Column("due_at", Timestamp, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("frozen_at", Timestamp),
     sa.Column("payload", sa.LargeBinary),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("lease_until", UTCDateTime),
+    sa.Column("lease_until", Timestamp),
     sa.Column("last_error", sa.Text, nullable=False, default=""),
-    sa.Column("delivered_at", UTCDateTime),
-    sa.Column("dead_at", UTCDateTime),
+    sa.Column("delivered_at", Timestamp),
+    sa.Column("dead_at", Timestamp),
     sa.Index("ix_alert_notifications_status_due", "status", "due_at"),
     sa.Index("ix_alert_notifications_group_status", "group_id", "status"),
 )
@@ -141,28 +122,28 @@ alert_notifications = sa.Table(
 alert_silences = sa.Table(
     "alert_silences",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("matchers", sa.JSON, nullable=False),
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("matchers", JSONText, nullable=False),
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("starts_at", UTCDateTime, nullable=False),
-    sa.Column("ends_at", UTCDateTime, nullable=False, index=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("starts_at", Timestamp, nullable=False),
+    sa.Column("ends_at", Timestamp, nullable=False, index=True),
+    sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("expired_by", sa.String(200), nullable=False, default=""),
 )
 
 alert_events = sa.Table(
     "alert_events",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
     sa.Column(
         "alert_id",
-        sa.Integer,
+        RowId,
         sa.ForeignKey("alerts.id", ondelete="CASCADE"),
         nullable=False,
         index=True,
     ),
-    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("action", sa.String(32), nullable=False),
     # created, updated, acknowledged, resolved, assigned, escalated, note
@@ -589,8 +570,8 @@ def next_due(conn: Connection) -> datetime | None:
     """The earliest time a pending notification may be attempted (a held lease delays it)."""
     n = alert_notifications.c
     when = sa.case((n.lease_until > n.due_at, n.lease_until), else_=n.due_at)
-    found = conn.execute(sa.select(sa.func.min(when)).where(n.status == "pending")).scalar()
-    return None if found is None else utc(found)
+    earliest = sa.type_coerce(sa.func.min(when), Timestamp)
+    return conn.execute(sa.select(earliest).where(n.status == "pending")).scalar()
 
 
 def lease(conn: Connection, notification_id: int, now: datetime, until: datetime) -> bool:
@@ -774,8 +755,3 @@ def expire_silence(conn: Connection, silence_id: int, by: str, now: datetime) ->
             .values(ends_at=now, expired_by=by[:200])
         ).rowcount
     )
-
-
-def utc(value: datetime) -> datetime:
-    """``value`` as an aware UTC datetime (naive values are taken as UTC)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
