@@ -9,25 +9,27 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from veille.match.matcher import Matcher
 from veille.model import Enrichment, Finding, Match, Post, Quarantined, RawItem
 from veille.normalise.fold import Folded
 from veille.pipeline import Pipeline, Processor, Stored
+from veille.rules.rule import Rule
 from veille.sources.base import Batch
 from veille.sources.replay import ReplaySource
 from veille.testing import FakeClock
 
 
 class WordMatcher:
-    """Test stand-in until a rule set is needed: one rule per folded word."""
+    """The real matcher with one rule per word; a post saying "explode" makes it raise."""
 
     def __init__(self, *words: str) -> None:
-        self.words = words
+        self.matcher = Matcher([Rule.of(w, w) for w in words])
 
     def match(self, post: Post, folded: Folded | None = None) -> list[Match]:
         assert folded is not None
         if "explode" in folded.tokens:
             raise RuntimeError("matcher exploded")
-        return [Match(rule=w, version=1) for w in self.words if f" {w} " in folded.scan]
+        return self.matcher.match(post, folded)
 
 
 class MemorySink:

@@ -18,7 +18,10 @@ def main() -> None:
 from veille.cli.init import init  # noqa: E402
 from veille.cli.match import match  # noqa: E402
 from veille.cli.rules import rules  # noqa: E402
+from veille.cli.run import demo, run  # noqa: E402
 
+main.add_command(demo)
 main.add_command(init)
 main.add_command(match)
 main.add_command(rules)
+main.add_command(run)

@@ -1,0 +1,226 @@
+"""``veille run`` and ``veille demo``: the pipeline from sources to the store, with a console."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from veille.cli.console import ConversationLine, LiveConsole, RuleInfo
+from veille.config import Settings, load_settings
+from veille.demo import STARTER_RULES, DemoSource
+from veille.pipeline import Pipeline
+from veille.rules.files import RuleFileError
+from veille.rules.versions import MemoryVersionRegistry, VersionRegistry
+from veille.sources.base import Source
+from veille.sources.http_ingest import HttpIngestSource, create_app, serve
+from veille.sources.replay import ReplaySource
+from veille.store import Store
+from veille.wiring import Catalogue, ProcessorSpec
+
+log = logging.getLogger("veille")
+
+
+def load_catalogue(paths: Sequence[str]) -> Catalogue:
+    """The configured rules, or a clear error saying how to get some."""
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise click.ClickException(
+            f"no rules at {', '.join(missing)}: run `veille init` for starter rules, "
+            "or set [rules] paths in veille.toml"
+        )
+    try:
+        return Catalogue.load(paths)
+    except RuleFileError as exc:
+        raise click.ClickException(f"rule files have errors:\n{exc}") from None
+
+
+def open_store(settings: Settings) -> Store:
+    """The configured store, migrated."""
+    try:
+        return Store.from_settings(settings)
+    except Exception as exc:
+        raise click.ClickException(f"cannot open the store {settings.store.url}: {exc}") from None
+
+
+def conversation_lines(store: Store, limit: int = 8) -> list[ConversationLine]:
+    """The most recently active flagged conversations, for the console."""
+    return [
+        ConversationLine(
+            key=f"{c.platform}:{c.root}",
+            rules=sorted(c.rules),
+            posts=c.post_count,
+            participants=c.participants,
+            last_activity=c.last_activity,
+        )
+        for c in store.conversations(limit=limit)
+    ]
+
+
+async def run_pipeline(
+    pipeline: Pipeline,
+    servers: Sequence[Coroutine[Any, Any, None]] = (),
+) -> None:
+    """Run the pipeline (and any HTTP servers beside it) until it ends or a signal drains it.
+
+    This is where the web dashboard joins ``veille run``/``veille demo``: give its app's
+    ``serve(...)`` coroutine in ``servers`` (and mount the ingest router in it).
+    """
+    pipeline.install_signal_handlers()
+    tasks = [asyncio.create_task(server) for server in servers]
+    try:
+        await pipeline.run()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def start(
+    settings: Settings,
+    store: Store,
+    catalogue: Catalogue,
+    sources: list[Source],
+    *,
+    plain: bool | None,
+    quiet: bool,
+    servers: Sequence[Coroutine[Any, Any, None]] = (),
+    cursors: dict[str, str] | None = None,
+) -> None:
+    """Build the pipeline on ``store`` and run it with the live console."""
+    registry = store if isinstance(store, VersionRegistry) else MemoryVersionRegistry()
+    spec = ProcessorSpec(files=catalogue.files, versions=catalogue.versions(registry))
+    pipeline = Pipeline(
+        sources,
+        store,
+        spec,
+        workers=settings.pipeline.workers,
+        queue_batches=settings.pipeline.queue_batches,
+        store_batch_posts=settings.pipeline.store_batch_posts,
+        cursors=store.cursors() if cursors is None else cursors,
+    )
+    rules = {r.id: RuleInfo(r.severity, r.name) for r in catalogue.rules}
+    console = LiveConsole(
+        pipeline.stats,
+        rules,
+        lambda: conversation_lines(store),
+        console=Console(quiet=quiet),
+        plain=plain,
+    )
+    pipeline.after_store.append(console)
+    with console:
+        asyncio.run(run_pipeline(pipeline, servers))
+
+
+@click.command("run")
+@click.option(
+    "--replay",
+    "replays",
+    multiple=True,
+    metavar="FILE",
+    help="Replay a JSON Lines file (.gz too), or - for stdin. Repeatable.",
+)
+@click.option("--platform", default="generic", show_default=True, help="Mapping of replayed lines.")
+@click.option("--follow", is_flag=True, help="Keep reading replayed files as they grow.")
+@click.option("--from-start", is_flag=True, help="Ignore saved cursors of replayed files.")
+@click.option("--ingest/--no-ingest", default=None, help="Serve POST /ingest (default: [ingest]).")
+@click.option("--plain", is_flag=True, default=None, help="One line per match instead of tables.")
+@click.option("--quiet", is_flag=True, help="No console output.")
+def run(
+    replays: tuple[str, ...],
+    platform: str,
+    follow: bool,
+    from_start: bool,
+    ingest: bool | None,
+    plain: bool | None,
+    quiet: bool,
+) -> None:
+    """Run the watch pipeline: sources → match → store, until the sources end or Ctrl-C.
+
+    Ctrl-C (or SIGTERM) stops reading, stores what was read and commits the cursors; a second
+    Ctrl-C exits at once (what was committed stays committed).
+    """
+    settings = load_settings()
+    catalogue = load_catalogue(settings.rules.paths)
+    sources: list[Source] = [
+        ReplaySource(
+            path,
+            platform=platform,
+            follow=follow,
+            batch_size=settings.pipeline.batch_size,
+            max_line_bytes=settings.pipeline.max_line_bytes,
+        )
+        for path in replays
+    ]
+    servers = []
+    if ingest if ingest is not None else settings.ingest.enabled:
+        conf = settings.ingest
+        try:
+            http = HttpIngestSource(
+                token=conf.token,
+                platform=conf.platform,
+                max_body_bytes=conf.max_body_bytes,
+                max_items=conf.max_items,
+                queue_requests=conf.queue_requests,
+                ack_seconds=conf.ack_seconds,
+            )
+        except ValueError as exc:
+            raise click.ClickException(f"[ingest]: {exc} (set VEILLE_INGEST__TOKEN)") from None
+        sources.append(http)
+        servers.append(serve(create_app(http), conf.host, conf.port))
+    if not sources:
+        raise click.ClickException(
+            "nothing to run: give --replay FILE (or - for stdin), or enable [ingest]"
+        )
+    with open_store(settings) as store:
+        cursors = store.cursors()
+        if from_start:
+            for source in sources:
+                cursors.pop(source.name, None)
+        start(
+            settings,
+            store,
+            catalogue,
+            sources,
+            plain=plain,
+            quiet=quiet,
+            servers=servers,
+            cursors=cursors,
+        )
+
+
+@click.command("demo")
+@click.option("--rate", default=40.0, show_default=True, help="Posts per second (0: no pacing).")
+@click.option("--plain", is_flag=True, default=None, help="One line per match instead of tables.")
+@click.option("--quiet", is_flag=True, help="No console output.")
+def demo(rate: float, plain: bool | None, quiet: bool) -> None:
+    """Replay the bundled demo stream (synthetic FR/NL/DE/EN posts) into the local store.
+
+    Uses the configured store (default: ./veille.db) and rules (default: ./rules, else the
+    starter rules). The demo posts have platform "demo", so they are easy to tell apart.
+    """
+    settings = load_settings()
+    paths = [p for p in settings.rules.paths if Path(p).exists()] or [str(STARTER_RULES)]
+    catalogue = load_catalogue(paths)
+    with open_store(settings) as store:
+        start(
+            settings,
+            store,
+            catalogue,
+            [DemoSource(rate=rate or None)],
+            plain=plain,
+            quiet=quiet,
+        )
+        if not quiet:
+            click.echo(
+                "Explore: `veille conversations`, `veille show CONVERSATION`, "
+                "`veille search 'police AND manif*'`"
+            )
