@@ -14,25 +14,38 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
 COMMON = {
-    "fr": "le la les un une des et est pas pour que qui dans sur avec ce il elle nous vous on "
-    "police ville rue gare soir matin bruxelles liège merci encore toujours vraiment voiture "
-    "train retard manif contrôle quartier enfants école travail week-end pluie soleil".split(),
-    "nl": "de het een en is niet voor dat die in op met dit hij zij wij jullie men politie "
-    "stad straat station avond morgen brussel antwerpen bedankt nog altijd echt auto trein "
-    "vertraging betoging controle wijk kinderen school werk weekend regen zon".split(),
-    "de": "der die das ein eine und ist nicht für dass in auf mit dies er sie wir ihr man "
-    "polizei stadt straße bahnhof abend morgen eupen danke noch immer wirklich auto zug "
-    "verspätung demo kontrolle viertel kinder schule arbeit wochenende regen sonne".split(),
-    "en": "the a an and is not for that who in on with this he she we you they police city "
-    "street station evening morning brussels thanks still always really car train delay "
-    "protest check district children school work weekend rain sun".split(),
+    "fr": _words(
+        "le la les un une des et est pas pour que qui dans sur avec ce il elle nous vous on "
+        "police ville rue gare soir matin bruxelles liège merci encore toujours vraiment voiture "
+        "train retard manif contrôle quartier enfants école travail week-end pluie soleil"
+    ),
+    "nl": _words(
+        "de het een en is niet voor dat die in op met dit hij zij wij jullie men politie "
+        "stad straat station avond morgen brussel antwerpen bedankt nog altijd echt auto trein "
+        "vertraging betoging controle wijk kinderen school werk weekend regen zon"
+    ),
+    "de": _words(
+        "der die das ein eine und ist nicht für dass in auf mit dies er sie wir ihr man "
+        "polizei stadt straße bahnhof abend morgen eupen danke noch immer wirklich auto zug "
+        "verspätung demo kontrolle viertel kinder schule arbeit wochenende regen sonne"
+    ),
+    "en": _words(
+        "the a an and is not for that who in on with this he she we you they police city "
+        "street station evening morning brussels thanks still always really car train delay "
+        "protest check district children school work weekend rain sun"
+    ),
 }
 VOCABULARY = 200_000
-SYLLABLES = (
+SYLLABLES = _words(
     "ka lo mi ver ent sto ra bel und gra pol ix zen tur mar dek fo sil van orb "
     "ple nu ro cha wen dri sa tov gul bre"
-).split()
+)
 
 
 @functools.cache
