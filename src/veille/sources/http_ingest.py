@@ -84,6 +84,11 @@ class HttpIngestSource:
         finally:
             self._running = False
 
+    @property
+    def running(self) -> bool:
+        """Whether a pipeline is taking this source's batches (requests get 503 before)."""
+        return self._running and not self._queue.closed
+
     def close(self) -> None:
         """Refuse new requests (503); requests already queued are still handed over."""
         self._queue.close()
@@ -110,7 +115,7 @@ class HttpIngestSource:
         """Authenticate, bound, split and queue a request's posts; answer once stored."""
         if not self._authorised(request.headers.get("authorization", "")):
             return _error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
-        if not self._running or self._queue.closed:
+        if not self.running:
             return _error(503, "ingest is not running (starting or shutting down)", _RETRY)
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media not in JSON_TYPES and media not in JSONL_TYPES:
