@@ -48,8 +48,7 @@ async def test_every_invalid_json_document_through_http(shared_data: Path, db_ur
     transport = httpx.ASGITransport(app=create_app(source))
     statuses: dict[int, int] = {}
     async with httpx.AsyncClient(transport=transport, base_url="http://veille") as client:
-        while not source.running:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(source.started(), 10)
         for n, (name, body) in enumerate(documents):
             # Alone as application/json: refused with a reason, or (an array of bad items
             # that is itself valid JSON) accepted and quarantined item by item.
@@ -118,8 +117,7 @@ async def test_blns_through_http_json_array(shared_data: Path, db_url: str) -> N
     body = msgspec.json.encode([{"id": f"b{n}", "text": s} for n, s in enumerate(strings)])
     transport = httpx.ASGITransport(app=create_app(source))
     async with httpx.AsyncClient(transport=transport, base_url="http://veille") as client:
-        while not source.running:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(source.started(), 10)
         answer = await client.post(
             "/ingest", content=body, headers={**HEADERS, "Content-Type": "application/json"}
         )

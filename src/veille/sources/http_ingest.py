@@ -73,11 +73,13 @@ class HttpIngestSource:
         self._queue: Channel[Batch] = Channel(queue_requests, name=f"{name} requests")
         self._pending: dict[int, asyncio.Future[list[Quarantined]]] = {}
         self._running = False
+        self._started = asyncio.Event()
         self._requests = 0
 
     async def stream(self, cursor: str | None) -> AsyncIterator[Batch]:
         """Hand over accepted requests until :meth:`close`; HTTP has nothing to resume."""
         self._running = True
+        self._started.set()
         try:
             async for batch in self._queue:
                 yield batch
@@ -88,6 +90,10 @@ class HttpIngestSource:
     def running(self) -> bool:
         """Whether a pipeline is taking this source's batches (requests get 503 before)."""
         return self._running and not self._queue.closed
+
+    async def started(self) -> None:
+        """Wait until a pipeline takes this source's batches."""
+        await self._started.wait()
 
     def close(self) -> None:
         """Refuse new requests (503); requests already queued are still handed over."""
