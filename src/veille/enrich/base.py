@@ -1,0 +1,58 @@
+"""What every detector shares: the document it reads, the bound on input, the detector contract."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from veille.model import Finding, Span
+
+MAX_CHARS = 20_000
+"""Detectors read at most this many characters of a post: every input has a bound. Offsets stay
+those of the original text because the bound keeps a prefix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One post as the detectors see it: its (bounded) text and language."""
+
+    text: str
+    lang: str = ""
+    truncated: bool = False
+
+    @classmethod
+    def of(cls, text: str, lang: str = "", max_chars: int = MAX_CHARS) -> Document:
+        """Bound ``text`` to ``max_chars`` characters, remembering whether anything was cut."""
+        if len(text) > max_chars:
+            return cls(text[:max_chars], lang, truncated=True)
+        return cls(text, lang)
+
+
+class Detector(Protocol):
+    """A pure detector: no I/O at call time, linear in the text, never raises on odd text."""
+
+    name: str
+
+    def detect(self, doc: Document) -> list[Finding]:
+        """Findings in ``doc``, spans in original-text offsets."""
+        ...
+
+
+def drop_overlaps(findings: Iterable[Finding]) -> list[Finding]:
+    """Keep, among hits whose first spans overlap, the one with the higher score (then longer).
+
+    Two detectors can claim the same digits (an 11-digit national number also looks like a
+    phone number); the checksummed, more specific reading wins.
+    """
+    ranked = sorted(findings, key=lambda f: (-f.score, -(_first(f)[1] - _first(f)[0])))
+    kept: list[Finding] = []
+    for finding in ranked:
+        start, end = _first(finding)
+        if all(end <= _first(k)[0] or start >= _first(k)[1] for k in kept):
+            kept.append(finding)
+    return sorted(kept, key=_first)
+
+
+def _first(finding: Finding) -> Span:
+    return finding.spans[0] if finding.spans else (0, 0)

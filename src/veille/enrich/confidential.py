@@ -1,0 +1,148 @@
+"""Confidential material: classification stamps, internal-use phrases and case-number shapes.
+
+Three configurable lists (``[detect.confidential]`` in ``veille.toml``): *markers* are stamps
+matched case-sensitively as whole words ("VERTROUWELIJK" on a photographed document, not
+"c'est confidentiel" in chat); *phrases* are matched in any case ("usage interne"); *patterns*
+are RE2 expressions for reference numbers (PV numbers, German Aktenzeichen …), linear-time so an
+administrator's pattern cannot stall the pipeline.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import re2
+
+from veille.enrich.base import Document, drop_overlaps
+from veille.model import Finding
+
+DEFAULT_MARKERS: Final = (
+    "CONFIDENTIEL",
+    "CONFIDENTIELLE",
+    "CONFIDENTIAL",
+    "VERTROUWELIJK",
+    "VERTRAULICH",
+    "STRENG VERTRAULICH",
+    "GEHEIM",
+    "ZEER GEHEIM",
+    "STRENG GEHEIM",
+    "TRÈS SECRET",
+    "TOP SECRET",
+    "SECRET DÉFENSE",
+    "DIFFUSION RESTREINTE",
+    "BEPERKTE VERSPREIDING",
+    "RESTRICTED",
+    "EU RESTRICTED",
+    "VS-NfD",
+    "NUR FÜR DEN DIENSTGEBRAUCH",
+)
+DEFAULT_PHRASES: Final = (
+    "usage interne",
+    "usage strictement interne",
+    "ne pas diffuser",
+    "document interne",
+    "note interne",
+    "à ne pas divulguer",
+    "intern gebruik",
+    "uitsluitend intern gebruik",
+    "niet verspreiden",
+    "niet voor verspreiding",
+    "interne nota",
+    "nur für den internen Gebrauch",
+    "nur für den Dienstgebrauch",
+    "nicht zur Veröffentlichung",
+    "interne Mitteilung",
+    "internal use only",
+    "for internal use",
+    "do not distribute",
+    "not for publication",
+)
+DEFAULT_PATTERNS: Final[Mapping[str, str]] = {
+    # Belgian police report (PV / proces-verbaal) number: BR.20.LL.012345/2024.
+    "Belgian PV number": r"\b[A-Z]{2}\.\d{2}\.[A-Z][A-Z0-9]\.\d{5,7}/\d{2,4}\b",
+    "police report number": (
+        r"(?i)\b(?:PV|P\.V\.|procès-verbal|proces-verbaal|procès verbal|proces verbaal)\s?"
+        r"(?:n°|no\.?|nr\.?|num[ée]ro|nummer)\s?:?\s?\d[\d./-]{3,24}"
+    ),
+    "case file number": (
+        r"(?i)\b(?:notice|notitie(?:nummer)?|numéro de notice|dossier|Aktenzeichen|Az\.)\s?"
+        r"(?:n°|no\.?|nr\.?|:)\s?:?\s?[A-Z0-9][A-Z0-9./-]{0,8}\d[A-Z0-9./-]{2,24}"
+    ),
+    "German public prosecutor file number": (
+        r"\b\d{1,4}\s(?:Js|UJs|BJs|Ds|Cs|Ls|KLs|AR|Gs|VRs)\s\d{1,6}/\d{2}\b"
+    ),
+    "extract from a police database": (
+        r"(?i)\b(?:extrait|uittreksel|extract|Auszug)\b.{0,20}\b(?:BNG|ANG|ISLP)\b"
+    ),
+}
+
+_MARKER_SCORE = 0.85
+_PHRASE_SCORE = 0.6
+_PATTERN_SCORE = 0.8
+_MAX_PATTERN = 2_000
+
+
+def _literal_alternation(words: Iterable[str], flags: int) -> re.Pattern[str] | None:
+    # Longest first so "ZEER GEHEIM" wins over "GEHEIM"; whole words only.
+    unique = sorted({w.strip() for w in words if w.strip()}, key=lambda w: (-len(w), w))
+    if not unique:
+        return None
+    body = "|".join(re.escape(w).replace(r"\ ", r"\s{1,3}") for w in unique)
+    return re.compile(rf"(?<!\w)(?:{body})(?!\w)", flags)
+
+
+class ConfidentialDetector:
+    """Finds classification stamps, internal-use phrases and case-number shapes."""
+
+    name = "confidential"
+
+    def __init__(
+        self,
+        markers: Iterable[str] = DEFAULT_MARKERS,
+        phrases: Iterable[str] = DEFAULT_PHRASES,
+        patterns: Mapping[str, str] = DEFAULT_PATTERNS,
+    ) -> None:
+        self._markers = _literal_alternation(markers, 0)
+        self._phrases = _literal_alternation(phrases, re.IGNORECASE)
+        options = re2.Options()
+        options.log_errors = False
+        self._patterns: list[tuple[str, Any]] = []  # re2 ships no type hints
+        for label, pattern in patterns.items():
+            if len(pattern) > _MAX_PATTERN:
+                raise ValueError(f"confidential pattern {label!r} is longer than {_MAX_PATTERN}")
+            try:
+                self._patterns.append((label, re2.compile(pattern, options)))
+            except re2.error as exc:
+                raise ValueError(f"confidential pattern {label!r} is not valid RE2: {exc}") from exc
+
+    def detect(self, doc: Document) -> list[Finding]:
+        """Every confidentiality hit in ``doc``, the more specific reading kept on overlap."""
+        text = doc.text
+        found: list[Finding] = []
+        if self._markers is not None:
+            for m in self._markers.finditer(text):
+                found.append(
+                    _hit(m.start(), m.end(), _MARKER_SCORE, f"classification marking {m.group()!r}")
+                )
+        if self._phrases is not None:
+            for m in self._phrases.finditer(text):
+                found.append(
+                    _hit(m.start(), m.end(), _PHRASE_SCORE, f"internal-use phrase {m.group()!r}")
+                )
+        for label, pattern in self._patterns:
+            for m in pattern.finditer(text):
+                if m.end() > m.start():
+                    found.append(_hit(m.start(), m.end(), _PATTERN_SCORE, label))
+        return drop_overlaps(found) if len(found) > 1 else found
+
+
+def _hit(start: int, end: int, score: float, why: str) -> Finding:
+    return Finding(
+        kind="confidential",
+        detector="confidential",
+        score=score,
+        spans=((start, end),),
+        explanation=why,
+    )

@@ -1,0 +1,220 @@
+"""Leaked personal data: identifiers with check digits first, then shapes that need no checksum.
+
+Checksummed kinds (Belgian national register and BIS numbers, IBAN, payment cards, phone numbers)
+are validated with python-stdnum and phonenumbers, so a random run of digits is not reported.
+Shapes without a checksum (e-mail, licence plates, GPS coordinates, street addresses) get lower
+scores. Values are never copied into explanations: an alert must not spread the leak further.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Final
+
+import phonenumbers
+from stdnum import iban, luhn
+from stdnum.be import bis, nn
+
+from veille.enrich.base import Document, drop_overlaps
+from veille.model import Finding
+
+KINDS: Final = (
+    "national_id",
+    "iban",
+    "payment_card",
+    "phone",
+    "email",
+    "licence_plate",
+    "gps",
+    "address",
+)
+"""Every kind this detector reports, in the order of its checks."""
+
+_DIGIT = re.compile(r"\d")
+_SEPARATORS = re.compile(r"[\s./()\-]")
+
+_NATIONAL_ID = re.compile(r"(?<![\d.\-])\d\d[. ]?\d\d[. ]?\d\d[-. ]?\d{3}[. ]?\d\d(?![\d\-]|\.\d)")
+_CARD = re.compile(r"(?<![\d.\-])\d(?:[ -]?\d){12,18}(?![\d\-]|\.\d)")
+_PHONE = re.compile(r"(?<![\w+])(?:\+|00|0)\(?[1-9](?:[ ./\-]{0,2}\(?\d\)?){6,14}(?!\d)")
+_IBAN = re.compile(r"(?<![\w])[A-Za-z]{2}\d\d(?: ?[A-Za-z0-9]){11,30}(?!\w)")
+_EMAIL = re.compile(
+    r"(?<![\w.@+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}\.){1,8}[A-Za-z]{2,24}(?![\w\-])"
+)
+_PLATE_NEW = re.compile(r"(?<![\w\-])[1-9][-. ]?[A-Z]{3}[-. ]?\d{3}(?![\w\-])")
+_PLATE_OLD = re.compile(r"(?<![\w\-])(?:[A-Z]{3}-\d{3}|\d{3}-[A-Z]{3})(?![\w\-])")
+_GPS_DECIMAL = re.compile(
+    r"(?<![\d.])(-?\d{1,2}\.\d{4,10})(?!\d)°?(?:\s?[NS](?!\w))?\s?[,;]\s?"
+    r"(-?\d{1,3}\.\d{4,10})(?![\d.]\d|\d)°?(?:\s?[EWO](?!\w))?"
+)
+_GPS_DMS = re.compile(
+    r"(\d{1,2})°\s?(\d{1,2})['′]\s?(\d{1,2}(?:[.,]\d{1,4})?)(?:[\"″]|'')?\s?([NS])[,;]?\s{0,3}"
+    r"(\d{1,3})°\s?(\d{1,2})['′]\s?(\d{1,2}(?:[.,]\d{1,4})?)(?:[\"″]|'')?\s?([EWO])"
+)
+
+_CAP = r"[A-ZÀ-ÖØ-Þ][\w'’\-]*"
+_HOUSE = r"\d{1,4}(?:\s?(?:bis|ter|[a-zA-Z])(?!\w))?(?:\s?(?:bus|boîte|bte|/)\s?\d{1,4})?"
+_POSTCODE = r"(?:,?\s{1,3}(?:B-?)?[1-9]\d{3}\s{1,3}" + _CAP + r")?"
+_ADDRESS = re.compile(
+    "(?:"
+    + "|".join(
+        (
+            # French, Belgian style (number after) or French style (number before).
+            r"(?:\b\d{1,4}(?:\s?(?:bis|ter))?,?\s{1,3})?(?i:\b(?:rue|avenue|av\.|boulevard|bd|"
+            r"chaussée|chée|place|quai|chemin|allée|impasse|square|drève|clos|sentier|route|"
+            r"galerie|parvis|passage|cité))\s{1,3}(?:(?i:de la|de l['’]|du|des|de|d['’]|la|le|"
+            r"les|l['’])\s?)?" + _CAP + r"(?:[ \-]" + _CAP + r"){0,3}(?:,?\s{1,3}" + _HOUSE + ")?",
+            # Dutch and German compounds: Wetstraat 16, Bahnhofstr. 5, Sint-Jansplein 3 bus 2.
+            r"\b" + _CAP + r"(?<=[a-zäöüßé])(?:straat|laan|plein|steenweg|lei|dreef|weg|kaai|"
+            r"markt|singel|gracht|baan|dijk|vest|kade|straße|strasse|str\.|platz|allee|gasse|"
+            r"ring|damm|ufer|chaussee|pfad)\s{1,3}" + _HOUSE,
+            # English: 10 Downing Street.
+            r"\b\d{1,5}\s{1,3}(?:[A-Z][a-z]+\s{1,3}){1,3}(?:Street|St\.|Road|Rd\.|Avenue|Ave\.|"
+            r"Lane|Drive|Boulevard|Way|Square|Place)(?!\w)",
+        )
+    )
+    + ")"
+    + _POSTCODE
+)
+
+_CARD_BRANDS: Final = (
+    ("4", "Visa"),
+    ("34", "American Express"),
+    ("37", "American Express"),
+    ("6703", "Bancontact"),
+    ("5", "Mastercard or Maestro"),
+    ("2", "Mastercard"),
+    ("6", "Maestro or Discover"),
+)
+
+
+def _hit(kind: str, start: int, end: int, score: float, why: str) -> Finding:
+    return Finding(
+        kind=kind, detector="personal_data", score=score, spans=((start, end),), explanation=why
+    )
+
+
+def _national_ids(text: str) -> Iterator[Finding]:
+    for m in _NATIONAL_ID.finditer(text):
+        digits = _SEPARATORS.sub("", m.group())
+        if nn.is_valid(digits):
+            yield _hit(
+                "national_id", *m.span(), 0.99, "Belgian national register number (check digits)"
+            )
+        elif bis.is_valid(digits):
+            yield _hit("national_id", *m.span(), 0.99, "Belgian BIS number (check digits)")
+
+
+def _cards(text: str) -> Iterator[Finding]:
+    for m in _CARD.finditer(text):
+        digits = _SEPARATORS.sub("", m.group())
+        if not 13 <= len(digits) <= 19 or not luhn.is_valid(digits):
+            continue
+        brand = next((name for prefix, name in _CARD_BRANDS if digits.startswith(prefix)), None)
+        if brand is not None:
+            yield _hit("payment_card", *m.span(), 0.95, f"payment card number ({brand}, Luhn)")
+
+
+def _phones(text: str, region: str) -> Iterator[Finding]:
+    for m in _PHONE.finditer(text):
+        # A greedy run may swallow a following number ("0470 12 34 56 2024"): retry shorter
+        # prefixes that end on a group boundary, longest first.
+        raw = m.group()
+        cuts = [len(raw)] + [i for i in range(len(raw) - 1, 7, -1) if raw[i] in " ./-"]
+        for cut in cuts:
+            number = _valid_phone(raw[:cut].rstrip(" ./-"), region)
+            if number is not None:
+                end = m.start() + len(raw[:cut].rstrip(" ./-"))
+                where = phonenumbers.region_code_for_number(number) or "unknown region"
+                yield _hit("phone", m.start(), end, 0.9, f"phone number (valid in {where})")
+                break
+
+
+def _valid_phone(candidate: str, region: str) -> phonenumbers.PhoneNumber | None:
+    if sum(c.isdigit() for c in candidate) < 8:
+        return None
+    try:
+        number = phonenumbers.parse(candidate, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+def _ibans(text: str) -> Iterator[Finding]:
+    for m in _IBAN.finditer(text):
+        raw = m.group()
+        # Map each compact character back to its offset, then try the longest valid prefix:
+        # the pattern may run into a following word written in capitals.
+        offsets = [i for i, c in enumerate(raw) if c != " "]
+        compact = raw.replace(" ", "").upper()
+        for length in range(len(compact), 14, -1):
+            if iban.is_valid(compact[:length]):
+                end = m.start() + offsets[length - 1] + 1
+                yield _hit("iban", m.start(), end, 0.99, f"IBAN ({compact[:2]}, check digits)")
+                break
+
+
+def _emails(text: str) -> Iterator[Finding]:
+    for m in _EMAIL.finditer(text):
+        yield _hit("email", *m.span(), 0.95, "e-mail address")
+
+
+def _plates(text: str) -> Iterator[Finding]:
+    for m in _PLATE_NEW.finditer(text):
+        yield _hit("licence_plate", *m.span(), 0.8, "Belgian licence plate (1-ABC-123 format)")
+    for m in _PLATE_OLD.finditer(text):
+        yield _hit("licence_plate", *m.span(), 0.5, "licence plate (older ABC-123 format)")
+
+
+def _coordinates(text: str) -> Iterator[Finding]:
+    for m in _GPS_DECIMAL.finditer(text):
+        lat, lon = float(m.group(1)), float(m.group(2))
+        if abs(lat) <= 90 and abs(lon) <= 180 and (lat, lon) != (0.0, 0.0):
+            yield _hit("gps", *m.span(), 0.85, "GPS coordinates (decimal degrees)")
+    for m in _GPS_DMS.finditer(text):
+        if int(m.group(1)) <= 90 and int(m.group(5)) <= 180:
+            yield _hit("gps", *m.span(), 0.9, "GPS coordinates (degrees, minutes, seconds)")
+
+
+def _addresses(text: str) -> Iterator[Finding]:
+    for m in _ADDRESS.finditer(text):
+        if _DIGIT.search(m.group()):
+            yield _hit("address", *m.span(), 0.75, "street address (street word and number)")
+
+
+class PersonalDataDetector:
+    """Finds identifiers and contact details of people in a post."""
+
+    name = "personal_data"
+
+    def __init__(self, kinds: tuple[str, ...] = KINDS, phone_region: str = "BE") -> None:
+        unknown = set(kinds) - set(KINDS)
+        if unknown:
+            raise ValueError(f"unknown personal-data kinds {sorted(unknown)}; known: {KINDS}")
+        checks: dict[str, Callable[[str], Iterator[Finding]]] = {
+            "national_id": _national_ids,
+            "iban": _ibans,
+            "payment_card": _cards,
+            "phone": lambda text: _phones(text, phone_region),
+            "email": _emails,
+            "licence_plate": _plates,
+            "gps": _coordinates,
+            "address": _addresses,
+        }
+        self._with_digits = [checks[k] for k in kinds if k not in ("email", "licence_plate")]
+        self._email = "email" in kinds
+        self._plates = "licence_plate" in kinds
+
+    def detect(self, doc: Document) -> list[Finding]:
+        """Every personal-data hit in ``doc``, overlapping readings resolved by score."""
+        text = doc.text
+        found: list[Finding] = []
+        if _DIGIT.search(text) is not None:
+            for check in self._with_digits:
+                found.extend(check(text))
+            if self._plates:
+                found.extend(_plates(text))
+        if self._email and "@" in text:
+            found.extend(_emails(text))
+        return drop_overlaps(found) if len(found) > 1 else found
