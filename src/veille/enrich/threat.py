@@ -85,7 +85,7 @@ FEATURES: Final = SENTENCE_FEATURES + POST_FEATURES
 
 _EXPLAIN: Final[Mapping[str, str]] = {
     "intent_violence_target": "intent + violent act + target",
-    "intent_violence": "first-person intent + violent act",
+    "intent_violence": "intent + violent act",
     "call_violence": "call or order to commit violence",
     "violence_target": "violent act against a target",
     "harm_target": "harm against a target",
