@@ -219,6 +219,107 @@ class AlertsSettings(AlertTiming):
         if missing:
             raise ValueError("unknown receiver " + "; ".join(missing))
         return self
+class ThreatSettings(Section):
+    threshold: float | None = Field(default=None, gt=0, lt=1)
+    """Probability from which a post is labelled a threat; empty uses the trained model's
+    (chosen by cross-validation, see docs/detection.md)."""
+
+
+class PersonalDataSettings(Section):
+    kinds: list[str] = Field(
+        default_factory=lambda: [
+            "national_id",
+            "iban",
+            "payment_card",
+            "phone",
+            "email",
+            "licence_plate",
+            "gps",
+            "address",
+        ]
+    )
+    """Which kinds of personal data to look for."""
+    phone_region: str = Field(default="BE", min_length=2, max_length=2)
+    """Country whose national phone format is assumed for numbers without ``+``."""
+
+
+class ConfidentialSettings(Section):
+    """Confidentiality markers (docs/detection.md lists the built-in ones)."""
+
+    markers: list[str] | None = None
+    """Stamps matched case-sensitively as whole words; empty keeps the built-in list."""
+    phrases: list[str] | None = None
+    """Phrases matched in any case; empty keeps the built-in list."""
+    patterns: dict[str, str] | None = None
+    """``label = "RE2 expression"`` for reference numbers; empty keeps the built-in ones."""
+    extra_markers: list[str] = Field(default_factory=list)
+    extra_phrases: list[str] = Field(default_factory=list)
+    extra_patterns: dict[str, str] = Field(default_factory=dict)
+    """Added to the lists above (the usual way to extend them)."""
+
+
+class ProtectedSettings(Section):
+    path: str = ""
+    """The hashed protected-names file written by ``veille protected add``; empty: none."""
+    pepper: str = ""
+    """Secret mixed into the hash key, kept out of the file. Prefer the environment:
+    ``VEILLE_DETECT__PROTECTED__PEPPER``."""
+
+
+class UrgencySettings(Section):
+    """How findings, rule severity, reach and velocity add up to a severity (docs/detection.md)."""
+
+    points: dict[str, float] = Field(
+        default_factory=lambda: {
+            "threat": 4.0,
+            "doxxing": 5.0,
+            "protected_name": 2.0,
+            "national_id": 3.0,
+            "iban": 3.0,
+            "payment_card": 3.0,
+            "confidential": 3.0,
+            "address": 2.0,
+            "gps": 2.0,
+            "phone": 1.0,
+            "email": 1.0,
+            "licence_plate": 1.0,
+        }
+    )
+    """Points per kind of finding (a hit scoring under 0.8 counts half)."""
+    rule_points: dict[str, float] = Field(
+        default_factory=lambda: {
+            "info": 0.0,
+            "low": 1.0,
+            "medium": 2.0,
+            "high": 3.0,
+            "critical": 5.0,
+        }
+    )
+    """Points of the most severe matching rule."""
+    protected_threat_points: float = 3.0
+    """Added when a threat and a protected person are in the same post."""
+    followers: list[tuple[int, float]] = Field(
+        default_factory=lambda: [(1_000, 1.0), (10_000, 2.0), (100_000, 3.0)]
+    )
+    """``[followers, points]`` tiers for the author's reach (the highest tier reached counts)."""
+    velocity: list[tuple[float, float]] = Field(default_factory=lambda: [(5.0, 1.0), (30.0, 2.0)])
+    """``[posts per minute, points]`` tiers for the conversation's speed."""
+    thresholds: dict[str, float] = Field(
+        default_factory=lambda: {"low": 1.0, "medium": 3.0, "high": 5.0, "critical": 8.0}
+    )
+    """Least points for each severity; below ``low`` a post is ``info``."""
+
+
+class DetectSettings(Section):
+    """The detectors of the enrich stage (docs/detection.md)."""
+
+    max_chars: int = Field(default=20_000, ge=100, le=1_000_000)
+    """Detectors read at most this many characters of a post."""
+    threat: ThreatSettings = Field(default_factory=ThreatSettings)
+    personal_data: PersonalDataSettings = Field(default_factory=PersonalDataSettings)
+    confidential: ConfidentialSettings = Field(default_factory=ConfidentialSettings)
+    protected: ProtectedSettings = Field(default_factory=ProtectedSettings)
+    urgency: UrgencySettings = Field(default_factory=UrgencySettings)
 
 
 class Settings(BaseSettings):
@@ -234,6 +335,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    detect: DetectSettings = Field(default_factory=DetectSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -3,30 +3,57 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Protocol
 
+from veille.enrich.lexicon import Token, tokenize
 from veille.model import Finding, Span
+from veille.normalise.fold import Folded, fold
 
 MAX_CHARS = 20_000
 """Detectors read at most this many characters of a post: every input has a bound. Offsets stay
 those of the original text because the bound keeps a prefix."""
 
 
-@dataclass(frozen=True, slots=True)
 class Document:
-    """One post as the detectors see it: its (bounded) text and language."""
+    """One post as the detectors see it: its (bounded) text, language and folded words."""
 
-    text: str
-    lang: str = ""
-    truncated: bool = False
+    __slots__ = ("_folded", "_tokens", "lang", "text", "truncated")
+
+    def __init__(
+        self, text: str, lang: str = "", truncated: bool = False, folded: Folded | None = None
+    ) -> None:
+        self.text = text
+        self.lang = lang
+        self.truncated = truncated
+        self._folded = folded
+        self._tokens: list[Token] | None = None
 
     @classmethod
-    def of(cls, text: str, lang: str = "", max_chars: int = MAX_CHARS) -> Document:
-        """Bound ``text`` to ``max_chars`` characters, remembering whether anything was cut."""
+    def of(
+        cls, text: str, lang: str = "", max_chars: int = MAX_CHARS, folded: Folded | None = None
+    ) -> Document:
+        """Bound ``text`` to ``max_chars`` characters, remembering whether anything was cut.
+
+        ``folded`` (the pipeline's :func:`~veille.normalise.fold.fold` of the text) is reused
+        when the text is within the bound, so the post is folded once.
+        """
         if len(text) > max_chars:
             return cls(text[:max_chars], lang, truncated=True)
-        return cls(text, lang)
+        return cls(text, lang, folded=folded)
+
+    @property
+    def folded(self) -> Folded:
+        """The text folded exactly as rules fold it (computed on first use)."""
+        if self._folded is None:
+            self._folded = fold(self.text)
+        return self._folded
+
+    @property
+    def tokens(self) -> list[Token]:
+        """The text cut the way the detectors' lexicons are written (computed on first use)."""
+        if self._tokens is None:
+            self._tokens = tokenize(self.text)
+        return self._tokens
 
 
 class Detector(Protocol):

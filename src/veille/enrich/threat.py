@@ -175,9 +175,13 @@ class Analysis:
     cue_spans: tuple[Span, ...]
 
 
-def analyse(text: str, lang: str = "") -> Analysis:
-    """Tokenise, find cues per sentence and compute :data:`FEATURES` (sparse: zeros omitted)."""
-    tokens = tokenize(text)
+def analyse(text: str, lang: str = "", tokens: Sequence[Token] | None = None) -> Analysis:
+    """Tokenise, find cues per sentence and compute :data:`FEATURES` (sparse: zeros omitted).
+
+    ``lang`` picks the lexicon; outside FR/NL/DE/EN it is guessed among them.
+    """
+    if tokens is None:
+        tokens = tokenize(text)
     if lang not in LANGUAGES:
         lang = guess_language(tokens)
     lex = lexicon(lang)
@@ -388,8 +392,14 @@ class ThreatDetector:
         self.threshold = self.model.threshold if threshold is None else threshold
 
     def detect(self, doc: Document) -> list[Finding]:
-        """The threat verdict on ``doc`` (always exactly one finding)."""
-        analysis = analyse(doc.text, doc.lang)
+        """The threat verdict on ``doc`` (always exactly one finding).
+
+        A post in a language other than FR/NL/DE/EN gets ``none`` with score 0 and says so:
+        the lexicons do not cover it (``und`` and unknown languages are guessed among the four).
+        """
+        if doc.lang and doc.lang != "und" and doc.lang not in LANGUAGES:
+            return [_verdict("none", 0.0, (), f"threat detection does not cover {doc.lang!r}")]
+        analysis = analyse(doc.text, doc.lang, doc.tokens)
         p = round(self.model.probability(analysis.features), 4)
         if p >= self.threshold:
             why = self.model.reasons(analysis.features, +1) or ["threat cues"]
