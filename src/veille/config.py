@@ -219,6 +219,8 @@ class AlertsSettings(AlertTiming):
         if missing:
             raise ValueError("unknown receiver " + "; ".join(missing))
         return self
+
+
 class ThreatSettings(Section):
     threshold: float | None = Field(default=None, gt=0, lt=1)
     """Probability from which a post is labelled a threat; empty uses the trained model's
