@@ -6,11 +6,14 @@ one transaction per batch) and the reads the CLI, web and backfill need. See doc
 
 from veille.store.engine import StoreError, create_engine
 from veille.store.reads import PostVersion, StoredMatch, StoredPost, ThreadNode
+from veille.store.search import SearchHit, SearchResult
 from veille.store.store import Store
 from veille.store.writer import WriteResult
 
 __all__ = [
     "PostVersion",
+    "SearchHit",
+    "SearchResult",
     "Store",
     "StoreError",
     "StoredMatch",

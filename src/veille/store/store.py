@@ -12,9 +12,11 @@ import sqlalchemy as sa
 from veille import conversations as conv
 from veille.clock import Clock, utcnow
 from veille.model import Match, Post, Quarantined
+from veille.rules import Rule
 from veille.store import reads
 from veille.store.engine import WRITE, Synchronous, create_engine
 from veille.store.migrate import ensure_current
+from veille.store.search import SearchResult, search
 from veille.store.versions import StoredVersionRegistry
 from veille.store.writer import BatchWriter, WriteResult
 
@@ -224,6 +226,27 @@ class Store:
             since=since,
             until=until,
             batch_size=batch_size,
+            include_deleted=include_deleted,
+        )
+
+    def search(
+        self,
+        query: str | Rule,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        include_deleted: bool = False,
+    ) -> SearchResult:
+        """Stored posts that the rule-language ``query`` matches, newest first, each with the
+        explanation; candidates come from the full-text index and are verified by the matcher.
+        """
+        return search(
+            self.engine,
+            query,
+            since=since,
+            until=until,
+            limit=limit,
             include_deleted=include_deleted,
         )
 
