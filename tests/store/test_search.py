@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -115,3 +117,18 @@ def test_search_follows_edits_and_deletions(store: Store, archive: list[Post]) -
 def test_bad_query_is_explained(store: Store) -> None:
     with pytest.raises(QueryError):
         store.search('"unclosed phrase')
+
+
+def test_naughty_strings_as_queries(store: Store, archive: list[Post], shared_data: Path) -> None:
+    naughty = json.loads((shared_data / "bad-input/blns/blns.json").read_text(encoding="utf-8"))
+    answered = 0
+    for text in naughty:
+        try:
+            result = store.search(text, limit=5)
+        except QueryError:
+            continue
+        answered += 1
+        matcher = Matcher([Rule.of("q", text)])
+        expected = {p.native_id for p in archive if matcher.match(p)}
+        assert {h.post.post.native_id for h in result.hits} <= expected
+    assert answered > len(naughty) // 2

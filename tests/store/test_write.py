@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -230,3 +232,29 @@ def test_iter_posts_by_time(store: Store) -> None:
 def test_mismatched_lengths_are_an_error(store: Store) -> None:
     with pytest.raises(ValueError, match="2 posts but 1 match lists"):
         store.write_batch([post("1"), post("2")], [[]])
+
+
+def test_every_naughty_string_round_trips(store: Store, shared_data: Path) -> None:
+    naughty = json.loads((shared_data / "bad-input/blns/blns.json").read_text(encoding="utf-8"))
+    batch = [
+        Post(
+            platform="mastodon",
+            native_id=f"blns-{i}",
+            text=s,
+            author=Author(id=f"a{i}", display_name=s[:512]),
+            hashtags=(s[:100],),
+            raw=json.dumps({"text": s}),
+        )
+        for i, s in enumerate(naughty)
+    ]
+    result = store.write_batch(batch, source="blns")
+    assert result.inserted + result.quarantined == len(batch)
+    for q in store.quarantined(limit=1000):
+        assert "NUL" in q.error or "lone surrogate" in q.error
+    for original, post_id in zip(batch, result.post_ids, strict=True):
+        if post_id is None:
+            continue
+        stored = store.post_by_id(post_id)
+        assert stored is not None
+        assert stored.post == original
+        assert store.post("mastodon", original.native_id) == stored

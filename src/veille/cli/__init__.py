@@ -16,12 +16,14 @@ def main() -> None:
 # Command modules register themselves below; keep this list sorted.
 
 from veille.cli.analyze import analyze  # noqa: E402
+from veille.cli.db import db  # noqa: E402
 from veille.cli.init import init  # noqa: E402
 from veille.cli.match import match  # noqa: E402
 from veille.cli.rules import rules  # noqa: E402
 from veille.cli.run import demo, run  # noqa: E402
 
 main.add_command(analyze)
+main.add_command(db)
 main.add_command(demo)
 main.add_command(init)
 main.add_command(match)

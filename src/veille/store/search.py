@@ -130,15 +130,15 @@ def _full_text(dialect: str, found: frozenset[Anchor]) -> Any:
         match = " OR ".join(_fts5_term(anchor) for anchor in sorted(found))
         condition = sa.text("posts_fts MATCH :fts_query").bindparams(fts_query=match)
         return posts.c.id.in_(sa.select(fts.c.rowid).where(condition))
-    simple = sa.literal_column("'simple'")
-    terms = []
+    simple: Any = sa.literal_column("'simple'")
+    terms: list[Any] = []
     for anchor in sorted(found):
         if anchor.kind == "prefix":
             lexeme = "'" + anchor.text.replace("'", "''") + "':*"
             terms.append(sa.func.to_tsquery(simple, sa.literal(lexeme)))
         else:
             terms.append(sa.func.phraseto_tsquery(simple, sa.literal(anchor.text)))
-    tsquery = terms[0]
+    tsquery: Any = terms[0]
     for term in terms[1:]:
         tsquery = tsquery.op("||")(term)
     return sa.func.to_tsvector(simple, posts.c.search_text).op("@@")(tsquery)
