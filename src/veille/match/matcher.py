@@ -20,7 +20,7 @@ from veille.rules.query import Prefix, Words
 from veille.rules.rule import Rule
 from veille.rules.versions import MemoryVersionRegistry, VersionRegistry
 
-from .compile import Compiler, Context, Node
+from .compile import Compiler, Context, Literals, Node
 from .prefilter import Engine, build_scanner
 
 
@@ -57,8 +57,10 @@ class Matcher:
         )
         compiler = Compiler()
         self.rules: list[_Compiled] = []
-        by_literal: dict[int, list[int]] = {}
-        by_evasion_literal: dict[int, list[int]] = {}
+        # Anchor literals get their own (small) automaton: the first scan of every post looks
+        # only for them, so words that merely take part in a rule cost nothing on a miss.
+        anchor_ids = Literals()
+        by_anchor: list[list[int]] = []
         self._always: list[int] = []
         for index, rule in enumerate(enabled):
             node = compiler.compile(rule.query, rule.query.root, rule.evasion)
@@ -68,23 +70,26 @@ class Matcher:
                 self._always.append(index)
                 continue
             for anchor in anchors:
-                literal = compiler.literals.id(_anchor_literal(anchor))
-                by_literal.setdefault(literal, []).append(index)
+                literals = [_anchor_literal(anchor)]
                 if rule.evasion and anchor.kind in ("words", "prefix"):
-                    ev = compiler.evasion_literals.id(
-                        compiler.evasion_literal_of(_anchor_node(anchor))
-                    )
-                    by_evasion_literal.setdefault(ev, []).append(index)
-        self._by_literal = [by_literal.get(i, []) for i in range(len(compiler.literals.ids))]
-        self._by_evasion_literal = [
-            by_evasion_literal.get(i, []) for i in range(len(compiler.evasion_literals.ids))
-        ]
+                    literals.append(compiler.evasion_literal_of(_anchor_node(anchor)))
+                for i, literal in enumerate(literals):
+                    # The evasion view is scanned with the same anchor automaton; a tab marks
+                    # its literals apart (no fold or skeleton ever contains one).
+                    key = anchor_ids.id(literal if i == 0 else "\t" + literal)
+                    if key == len(by_anchor):
+                        by_anchor.append([])
+                    by_anchor[key].append(index)
+        self._by_anchor = by_anchor
+        patterns = anchor_ids.patterns
+        self._anchor_scanner = build_scanner([p for p in patterns if p[0] != "\t"], engine)
+        self._anchor_ids = [i for i, p in enumerate(patterns) if p[0] != "\t"]
+        ev_patterns = [p[1:] for p in patterns if p[0] == "\t"]
+        self._evasion_anchor_scanner = build_scanner(ev_patterns, engine) if ev_patterns else None
+        self._evasion_anchor_ids = [i for i, p in enumerate(patterns) if p[0] == "\t"]
         self._scanner = build_scanner(compiler.literals.patterns, engine)
-        self._evasion_scanner = (
-            build_scanner(compiler.evasion_literals.patterns, engine)
-            if compiler.evasion_literals.ids
-            else None
-        )
+        self._evasion_scanner = build_scanner(compiler.evasion_literals.patterns, engine)
+        self._has_evasion = bool(compiler.evasion_literals.ids)
         self.literal_count = len(compiler.literals.ids) + len(compiler.evasion_literals.ids)
 
     def __len__(self) -> int:
@@ -98,25 +103,30 @@ class Matcher:
     def match(self, post: Post, folded: Folded | None = None) -> list[Match]:
         """Every rule the post matches, with merged spans and per-term spans (original text)."""
         f = folded if folded is not None else fold(post.text)
-        hits = self._scanner.scan(f.scan)
+        candidates: set[int] = set()
+        by_anchor = self._by_anchor
+        ids = self._anchor_ids
+        for _start, _end, pid in self._anchor_scanner.scan(f.scan):
+            candidates.update(by_anchor[ids[pid]])
         evasion = None
-        ev_hits: list[tuple[int, int, int]] = []
-        if self._evasion_scanner is not None:
+        if self._evasion_anchor_scanner is not None:
             evasion = evasion_view(post.text, f)
-            ev_hits = self._evasion_scanner.scan(evasion.scan)
-        if not hits and not ev_hits and not self._always:
+            ids = self._evasion_anchor_ids
+            for _start, _end, pid in self._evasion_anchor_scanner.scan(evasion.scan):
+                candidates.update(by_anchor[ids[pid]])
+        if not candidates and not self._always:
             return []
-        candidates: set[int] = set(self._always)
+        candidates.update(self._always)
+        # Second pass, only for posts with candidates: where every literal occurs.
         positions: dict[int, list[int]] = {}
-        by_literal = self._by_literal
-        for start, _end, literal in hits:
+        for start, _end, literal in self._scanner.scan(f.scan):
             positions.setdefault(literal, []).append(f.token_at(start + 1))
-            candidates.update(by_literal[literal])
         ev_positions: dict[int, list[int]] = {}
+        if evasion is None and self._has_evasion:
+            evasion = evasion_view(post.text, f)
         if evasion is not None:
-            for start, _end, literal in ev_hits:
+            for start, _end, literal in self._evasion_scanner.scan(evasion.scan):
                 ev_positions.setdefault(literal, []).append(evasion.token_at(start + 1))
-                candidates.update(self._by_evasion_literal[literal])
         ctx = Context(post, f, positions, evasion, ev_positions)
         out: list[Match] = []
         for index in sorted(candidates):

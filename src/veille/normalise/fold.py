@@ -127,6 +127,8 @@ def _offsets(text: str) -> tuple[str, str, list[int], list[int]]:
 
 def fold_python(text: str) -> Folded:
     """The pure-Python fold (reference for the compiled helper, and its fallback)."""
+    if text.isascii() and text.isalnum():  # one plain word (query terms, mostly)
+        return Folded(" " + text.lower() + " ", [0, len(text)], frozenset())
     classes = text.translate(CLASSES)
     starts: list[int] | None = None
     ends: list[int] | None = None

@@ -72,59 +72,53 @@ def regex_options() -> re2.Options:
     return options
 
 
+_LEXEME: Final = re.compile(
+    r"""(?P<space>\s+)|(?P<paren>[()])|(?P<phrase>"[^"]*"?)|(?P<regex>/(?:\\.|[^/\\])*/?)"""
+    r"""|(?P<minus>-)|(?P<word>[^\s()"]+)""",
+    re.DOTALL,
+)
+_ESCAPE: Final = re.compile(r"\\(.)", re.DOTALL)
+
+
+def _unescape_slash(match: re.Match[str]) -> str:
+    # \/ is a literal slash inside /regex/; every other escape is left for re2 itself.
+    return "/" if match.group(1) == "/" else match.group(0)
+
+
 def _lex(source: str) -> list[_Token]:
     tokens: list[_Token] = []
-    i, n = 0, len(source)
-    while i < n:
-        c = source[i]
-        if c.isspace():
-            i += 1
-        elif c in "()":
-            tokens.append(_Token(c, c, i, i + 1))
-            i += 1
-        elif c == '"':
-            close = source.find('"', i + 1)
-            if close < 0:
+    n = len(source)
+    for m in _LEXEME.finditer(source):
+        kind = m.lastgroup
+        i, j = m.span()
+        text = m.group()
+        if kind == "space":
+            continue
+        if kind == "paren":
+            tokens.append(_Token(text, text, i, j))
+        elif kind == "phrase":
+            if len(text) < 2 or not text.endswith('"'):
                 raise QueryError('unterminated phrase: missing closing "', i, n)
-            tokens.append(_Token("PHRASE", source[i + 1 : close], i, close + 1))
-            i = close + 1
-        elif c == "/":
-            j, chars = i + 1, []
-            while j < n and source[j] != "/":
-                if source[j] == "\\" and j + 1 < n:
-                    # \/ is a literal slash; keep every other escape for re2 itself
-                    chars.append("/" if source[j + 1] == "/" else source[j : j + 2])
-                    j += 2
-                else:
-                    chars.append(source[j])
-                    j += 1
-            if j >= n:
+            tokens.append(_Token("PHRASE", text[1:-1], i, j))
+        elif kind == "regex":
+            if len(text) < 2 or not text.endswith("/"):
                 raise QueryError("unterminated regular expression: missing closing /", i, n)
-            tokens.append(_Token("REGEX", "".join(chars), i, j + 1))
-            i = j + 1
-        elif c == "-" and (i + 1 >= n or source[i + 1].isspace() or source[i + 1] == ")"):
-            raise QueryError("'-' must be followed by what to exclude, e.g. -football", i)
-        elif c == "-":
-            tokens.append(_Token("-", c, i, i + 1))
-            i += 1
+            tokens.append(_Token("REGEX", _ESCAPE.sub(_unescape_slash, text[1:-1]), i, j))
+        elif kind == "minus":
+            if j >= n or source[j].isspace() or source[j] == ")":
+                raise QueryError("'-' must be followed by what to exclude, e.g. -football", i)
+            tokens.append(_Token("-", text, i, j))
+        elif text in ("AND", "OR", "NOT"):
+            tokens.append(_Token(text, text, i, j))
+        elif text.startswith(("NEAR", "ONEAR")) and (near := _NEAR.fullmatch(text)):
+            op, distance = near.groups()
+            if distance is None or not distance.isdigit():
+                raise QueryError(f"{op} needs a distance in words, e.g. {op}/3", i, j)
+            if int(distance) > MAX_NEAR:
+                raise QueryError(f"{op} distance is at most {MAX_NEAR} words", i, j)
+            tokens.append(_Token("NEAR", text, i, j, int(distance), op == "ONEAR"))
         else:
-            j = i
-            while j < n and not source[j].isspace() and source[j] not in '()"':
-                j += 1
-            word = source[i:j]
-            near = _NEAR.fullmatch(word)
-            if word in ("AND", "OR", "NOT"):
-                tokens.append(_Token(word, word, i, j))
-            elif near:
-                op, distance = near.groups()
-                if distance is None or not distance.isdigit():
-                    raise QueryError(f"{op} needs a distance in words, e.g. {op}/3", i, j)
-                if int(distance) > MAX_NEAR:
-                    raise QueryError(f"{op} distance is at most {MAX_NEAR} words", i, j)
-                tokens.append(_Token("NEAR", word, i, j, int(distance), op == "ONEAR"))
-            else:
-                tokens.append(_Token("TERM", word, i, j))
-            i = j
+            tokens.append(_Token("TERM", text, i, j))
     tokens.append(_Token("EOF", "", n, n))
     return tokens
 
