@@ -60,3 +60,9 @@ def test_anchor_cost_prefers_long_and_exact() -> None:
     assert Anchor("words", "attentat").cost < Anchor("words", "a").cost
     assert Anchor("words", "a b").cost < Anchor("words", "ab").cost
     assert Anchor("prefix", "polic").cost > Anchor("words", "polic").cost
+
+
+def test_frequent_words_are_poor_anchors() -> None:
+    assert texts("gabor morgen") == {("words", "gabor")}
+    assert texts("zut aujourd'hui") == {("words", "zut")}
+    assert Anchor("words", "the").cost > Anchor("words", "qz").cost

@@ -9,7 +9,7 @@ lists where each term matched.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
 import re2
@@ -41,25 +41,41 @@ _URL = re2.compile(r"https?://[^\s/?#<>\"']+", regex_options())
 
 
 class Context:
-    """What evaluating rules against one post needs: the post, its fold, its literal hits."""
+    """What evaluating rules against one post needs: the post, its fold, its evasion view."""
 
-    __slots__ = ("_hosts", "evasion", "evasion_positions", "folded", "positions", "post")
+    __slots__ = ("_ev_index", "_ev_tokens", "_hosts", "_index", "evasion", "folded", "post")
 
-    def __init__(
-        self,
-        post: Post,
-        folded: Folded,
-        positions: dict[int, list[int]],
-        evasion: EvasionView | None,
-        evasion_positions: dict[int, list[int]],
-    ) -> None:
+    def __init__(self, post: Post, folded: Folded, evasion: EvasionView | None) -> None:
         self.post = post
         self.folded = folded
-        self.positions = positions
-        """Literal id → token indices where it starts."""
         self.evasion = evasion
-        self.evasion_positions = evasion_positions
+        self._index: dict[str, list[int]] | None = None
+        self._ev_tokens: list[str] | None = None
+        self._ev_index: dict[str, list[int]] | None = None
         self._hosts: set[str] | None = None
+
+    def index(self) -> dict[str, list[int]]:
+        """Token → the indices where it occurs (built on first use)."""
+        if self._index is None:
+            index: dict[str, list[int]] = {}
+            for i, token in enumerate(self.folded.tokens):
+                index.setdefault(token, []).append(i)
+            self._index = index
+        return self._index
+
+    def evasion_tokens(self) -> list[str]:
+        if self._ev_tokens is None:
+            scan = self.evasion.scan if self.evasion is not None else " "
+            self._ev_tokens = scan[1:-1].split(" ") if len(scan) > 1 else []
+        return self._ev_tokens
+
+    def evasion_index(self) -> dict[str, list[int]]:
+        if self._ev_index is None:
+            index: dict[str, list[int]] = {}
+            for i, word in enumerate(self.evasion_tokens()):
+                index.setdefault(word, []).append(i)
+            self._ev_index = index
+        return self._ev_index
 
     def hosts(self) -> set[str]:
         """Host names of the post's links and of URLs written in its text (lower case)."""
@@ -78,7 +94,7 @@ class Context:
 
 
 class Literals:
-    """Distinct literal strings → ids, one table per scanned view (ordinary, evasion)."""
+    """Distinct literal strings → ids (the prefilter's pattern table)."""
 
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
@@ -104,46 +120,67 @@ class Node:
         raise NotImplementedError
 
 
-class Atom(Node):
-    """A word-position node: its occurrences come from literal hits."""
+def _starts(
+    tokens: Sequence[str], index: dict[str, list[int]], words: tuple[str, ...]
+) -> list[int]:
+    """Where the consecutive ``words`` start in ``tokens``."""
+    first = index.get(words[0])
+    if not first or len(words) == 1:
+        return first or []
+    k = len(words)
+    return [i for i in first if tuple(tokens[i : i + k]) == words]
 
-    def __init__(
-        self,
-        label: str,
-        literal: int,
-        width: int,
-        evasion_literal: int | None,
-        keep: Callable[[Folded, int], bool] | None = None,
-    ) -> None:
+
+class Atom(Node):
+    """A word-position node: words (a term or phrase), a prefix, a hashtag or a mention."""
+
+    def __init__(self, label: str, node: Words | Prefix | Hashtag | Mention, evasion: bool):
         self.label = label
-        self.literal = literal
-        self.width = width
-        self.evasion_literal = evasion_literal
-        self.keep = keep
+        self.prefix = node.stem if isinstance(node, Prefix) else None
+        if isinstance(node, Words):
+            self.words = node.words
+        elif isinstance(node, Hashtag):
+            self.words = (node.tag,)
+        elif isinstance(node, Mention):
+            self.words = (node.handle,)
+        else:
+            self.words = ()
+        self.hashtag = isinstance(node, Hashtag)
+        self.width = max(len(self.words), 1)
+        self.evasion = evasion and isinstance(node, Words | Prefix)
+        self.ev_words = tuple(skeleton(w) for w in self.words)
+        self.ev_prefix = skeleton(self.prefix) if self.prefix is not None else None
 
     def occurrences(self, ctx: Context) -> list[Occurrence]:
-        out: list[Occurrence] = []
-        starts = ctx.positions.get(self.literal)
-        if starts:
-            spans = ctx.folded.spans
-            last = self.width - 1
-            for i in starts:
-                if self.keep is None or self.keep(ctx.folded, i):
-                    out.append((i, i + last, spans[i][0], spans[i + last][1]))
-        if self.evasion_literal is not None and ctx.evasion is not None:
-            ev_starts = ctx.evasion_positions.get(self.evasion_literal)
-            if ev_starts:
-                view = ctx.evasion
-                last = self.width - 1
-                for i in ev_starts:
-                    occ = (
-                        view.ranges[i][0],
-                        view.ranges[i + last][1],
-                        view.spans[i][0],
-                        view.spans[i + last][1],
-                    )
-                    if occ not in out:
-                        out.append(occ)
+        f = ctx.folded
+        tokens = f.tokens
+        if self.prefix is not None:
+            stem = self.prefix
+            starts = [i for i, t in enumerate(tokens) if t.startswith(stem)]
+        else:
+            starts = _starts(tokens, ctx.index(), self.words)
+            if self.hashtag:
+                starts = [i for i in starts if i in f.hashtags]
+        last = self.width - 1
+        spans = f.spans
+        out = [(i, i + last, spans[i][0], spans[i + last][1]) for i in starts]
+        if self.evasion and ctx.evasion is not None:
+            view = ctx.evasion
+            words = ctx.evasion_tokens()
+            if self.ev_prefix is not None:
+                stem = self.ev_prefix
+                ev_starts = [i for i, t in enumerate(words) if t.startswith(stem)]
+            else:
+                ev_starts = _starts(words, ctx.evasion_index(), self.ev_words)
+            for i in ev_starts:
+                occ = (
+                    view.ranges[i][0],
+                    view.ranges[i + last][1],
+                    view.spans[i][0],
+                    view.spans[i + last][1],
+                )
+                if occ not in out:
+                    out.append(occ)
         return out
 
     def test(self, ctx: Context) -> bool:
@@ -285,64 +322,37 @@ class Pattern(Node):
                 break
 
 
-def _is_hashtag(folded: Folded, i: int) -> bool:
-    return i in folded.hashtags
+def evasion_literal(node: Words | Prefix) -> str:
+    """The prefilter literal of a word or prefix in the evasion view."""
+    if isinstance(node, Words):
+        return " " + " ".join(skeleton(w) for w in node.words) + " "
+    return " " + skeleton(node.stem)
 
 
-class Compiler:
-    """Compiles queries against shared literal tables (one compiler per matcher build)."""
+def compile_query(query: Parsed, node: Query, evasion: bool) -> Node:
+    """An evaluator for ``node`` of ``query``."""
+    if isinstance(node, Words) and not node.words:
+        return AnyOf([])  # a term with no word in it never matches
+    if isinstance(node, Words | Prefix | Hashtag | Mention):
+        return Atom(query.text(node), node, evasion)
+    if isinstance(node, And):
+        return AllOf([compile_query(query, c, evasion) for c in node.children])
+    if isinstance(node, Or):
+        return AnyOf([compile_query(query, c, evasion) for c in node.children])
+    if isinstance(node, Not):
+        return NoneOf(compile_query(query, node.child, evasion))
+    if isinstance(node, Near):
+        left = _positional(query, node.left, evasion)
+        right = _positional(query, node.right, evasion)
+        return Close(left, right, node.distance, node.ordered)
+    if isinstance(node, Filter):
+        return FieldIs(node)
+    return Pattern(query.text(node), node)
 
-    def __init__(self) -> None:
-        self.literals = Literals()
-        self.evasion_literals = Literals()
 
-    def literal_of(self, node: Words | Prefix | Hashtag | Mention) -> str:
-        if isinstance(node, Words):
-            return " " + " ".join(node.words) + " "
-        if isinstance(node, Prefix):
-            return " " + node.stem
-        if isinstance(node, Hashtag):
-            return " " + node.tag + " "
-        return " " + node.handle + " "
-
-    def evasion_literal_of(self, node: Words | Prefix) -> str:
-        if isinstance(node, Words):
-            return " " + " ".join(skeleton(w) for w in node.words) + " "
-        return " " + skeleton(node.stem)
-
-    def atom(self, query: Parsed, node: Words | Prefix | Hashtag | Mention, evasion: bool) -> Atom:
-        label = query.text(node)
-        literal = self.literals.id(self.literal_of(node))
-        width = len(node.words) if isinstance(node, Words) else 1
-        ev = None
-        if evasion and isinstance(node, Words | Prefix):
-            ev = self.evasion_literals.id(self.evasion_literal_of(node))
-        return Atom(label, literal, width, ev, _is_hashtag if isinstance(node, Hashtag) else None)
-
-    def positional(self, query: Parsed, node: Positional, evasion: bool) -> Atom | Group:
-        if isinstance(node, Or):
-            members = [self.positional(query, c, evasion) for c in node.children]  # type: ignore[arg-type]
-            return Group(members)
-        if isinstance(node, Words) and not node.words:
-            return Group([])
-        return self.atom(query, node, evasion)
-
-    def compile(self, query: Parsed, node: Query, evasion: bool) -> Node:
-        """An evaluator for ``node`` (literals are registered as a side effect)."""
-        if isinstance(node, Words) and not node.words:
-            return AnyOf([])  # a term with no word in it never matches
-        if isinstance(node, Words | Prefix | Hashtag | Mention):
-            return self.atom(query, node, evasion)
-        if isinstance(node, And):
-            return AllOf([self.compile(query, c, evasion) for c in node.children])
-        if isinstance(node, Or):
-            return AnyOf([self.compile(query, c, evasion) for c in node.children])
-        if isinstance(node, Not):
-            return NoneOf(self.compile(query, node.child, evasion))
-        if isinstance(node, Near):
-            left = self.positional(query, node.left, evasion)
-            right = self.positional(query, node.right, evasion)
-            return Close(left, right, node.distance, node.ordered)
-        if isinstance(node, Filter):
-            return FieldIs(node)
-        return Pattern(query.text(node), node)
+def _positional(query: Parsed, node: Positional, evasion: bool) -> Atom | Group:
+    if isinstance(node, Or):
+        return Group([_positional(query, c, evasion) for c in node.children])  # type: ignore[arg-type]
+    if isinstance(node, Words) and not node.words:
+        return Group([])
+    return Atom(query.text(node), node, evasion)

@@ -20,7 +20,7 @@ from veille.rules.query import Prefix, Words
 from veille.rules.rule import Rule
 from veille.rules.versions import MemoryVersionRegistry, VersionRegistry
 
-from .compile import Compiler, Context, Literals, Node
+from .compile import Context, Literals, Node, compile_query, evasion_literal
 from .prefilter import Engine, build_scanner
 
 
@@ -55,42 +55,33 @@ class Matcher:
         versions = (registry or MemoryVersionRegistry()).assign(
             (r.id, r.query.source) for r in enabled
         )
-        compiler = Compiler()
         self.rules: list[_Compiled] = []
-        # Anchor literals get their own (small) automaton: the first scan of every post looks
-        # only for them, so words that merely take part in a rule cost nothing on a miss.
-        anchor_ids = Literals()
+        # One automaton over the anchor literals of every rule: a post that contains none
+        # costs one scan. Evasion literals live in a second automaton over the evasion view.
+        anchors_ = Literals()
+        evasion_anchors = Literals()
         by_anchor: list[list[int]] = []
+        by_evasion_anchor: list[list[int]] = []
         self._always: list[int] = []
+        self._has_evasion = False
         for index, rule in enumerate(enabled):
-            node = compiler.compile(rule.query, rule.query.root, rule.evasion)
+            node = compile_query(rule.query, rule.query.root, rule.evasion)
             self.rules.append(_Compiled(rule, versions[rule.id], node))
-            anchors = node_anchors(rule.query.root)
-            if anchors is None:
+            self._has_evasion = self._has_evasion or rule.evasion
+            found = node_anchors(rule.query.root)
+            if found is None:
                 self._always.append(index)
                 continue
-            for anchor in anchors:
-                literals = [_anchor_literal(anchor)]
+            for anchor in found:
+                _index(by_anchor, anchors_.id(_anchor_literal(anchor)), index)
                 if rule.evasion and anchor.kind in ("words", "prefix"):
-                    literals.append(compiler.evasion_literal_of(_anchor_node(anchor)))
-                for i, literal in enumerate(literals):
-                    # The evasion view is scanned with the same anchor automaton; a tab marks
-                    # its literals apart (no fold or skeleton ever contains one).
-                    key = anchor_ids.id(literal if i == 0 else "\t" + literal)
-                    if key == len(by_anchor):
-                        by_anchor.append([])
-                    by_anchor[key].append(index)
+                    literal = evasion_literal(_anchor_node(anchor))
+                    _index(by_evasion_anchor, evasion_anchors.id(literal), index)
         self._by_anchor = by_anchor
-        patterns = anchor_ids.patterns
-        self._anchor_scanner = build_scanner([p for p in patterns if p[0] != "\t"], engine)
-        self._anchor_ids = [i for i, p in enumerate(patterns) if p[0] != "\t"]
-        ev_patterns = [p[1:] for p in patterns if p[0] == "\t"]
-        self._evasion_anchor_scanner = build_scanner(ev_patterns, engine) if ev_patterns else None
-        self._evasion_anchor_ids = [i for i, p in enumerate(patterns) if p[0] == "\t"]
-        self._scanner = build_scanner(compiler.literals.patterns, engine)
-        self._evasion_scanner = build_scanner(compiler.evasion_literals.patterns, engine)
-        self._has_evasion = bool(compiler.evasion_literals.ids)
-        self.literal_count = len(compiler.literals.ids) + len(compiler.evasion_literals.ids)
+        self._by_evasion_anchor = by_evasion_anchor
+        self._scanner = build_scanner(anchors_.patterns, engine)
+        self._evasion_scanner = build_scanner(evasion_anchors.patterns, engine)
+        self.literal_count = len(anchors_.ids) + len(evasion_anchors.ids)
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -105,29 +96,18 @@ class Matcher:
         f = folded if folded is not None else fold(post.text)
         candidates: set[int] = set()
         by_anchor = self._by_anchor
-        ids = self._anchor_ids
-        for _start, _end, pid in self._anchor_scanner.scan(f.scan):
-            candidates.update(by_anchor[ids[pid]])
+        for _start, _end, literal in self._scanner.scan(f.scan):
+            candidates.update(by_anchor[literal])
         evasion = None
-        if self._evasion_anchor_scanner is not None:
+        if self._has_evasion:
             evasion = evasion_view(post.text, f)
-            ids = self._evasion_anchor_ids
-            for _start, _end, pid in self._evasion_anchor_scanner.scan(evasion.scan):
-                candidates.update(by_anchor[ids[pid]])
+            by_anchor = self._by_evasion_anchor
+            for _start, _end, literal in self._evasion_scanner.scan(evasion.scan):
+                candidates.update(by_anchor[literal])
         if not candidates and not self._always:
             return []
         candidates.update(self._always)
-        # Second pass, only for posts with candidates: where every literal occurs.
-        positions: dict[int, list[int]] = {}
-        for start, _end, literal in self._scanner.scan(f.scan):
-            positions.setdefault(literal, []).append(f.token_at(start + 1))
-        ev_positions: dict[int, list[int]] = {}
-        if evasion is None and self._has_evasion:
-            evasion = evasion_view(post.text, f)
-        if evasion is not None:
-            for start, _end, literal in self._evasion_scanner.scan(evasion.scan):
-                ev_positions.setdefault(literal, []).append(evasion.token_at(start + 1))
-        ctx = Context(post, f, positions, evasion, ev_positions)
+        ctx = Context(post, f, evasion)
         out: list[Match] = []
         for index in sorted(candidates):
             compiled = self.rules[index]
@@ -143,6 +123,12 @@ class Matcher:
                     )
                 )
         return out
+
+
+def _index(table: list[list[int]], literal: int, rule: int) -> None:
+    if literal == len(table):
+        table.append([])
+    table[literal].append(rule)
 
 
 def _anchor_literal(anchor: Anchor) -> str:

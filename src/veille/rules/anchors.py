@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from veille.rules.frequent import FREQUENT
 from veille.rules.query import (
     And,
     Filter,
@@ -40,7 +41,10 @@ class Anchor:
         """Rough guess of how often the literal occurs: short and wildcard literals are common."""
         base = {"prefix": 4.0, "words": 2.0, "hashtag": 1.0, "mention": 1.0}[self.kind]
         if self.kind == "words" and " " in self.text:
-            base = 0.5
+            words = self.text.split(" ")
+            base = 10.0 if all(w in FREQUENT for w in words) else 0.5
+        elif self.text in FREQUENT:
+            base *= 10.0
         return base / min(max(len(self.text), 1), 8)
 
 
