@@ -43,39 +43,20 @@ _URL = re2.compile(r"https?://[^\s/?#<>\"']+", regex_options())
 class Context:
     """What evaluating rules against one post needs: the post, its fold, its evasion view."""
 
-    __slots__ = ("_ev_index", "_ev_tokens", "_hosts", "_index", "evasion", "folded", "post")
+    __slots__ = ("_ev_tokens", "_hosts", "evasion", "folded", "post")
 
     def __init__(self, post: Post, folded: Folded, evasion: EvasionView | None) -> None:
         self.post = post
         self.folded = folded
         self.evasion = evasion
-        self._index: dict[str, list[int]] | None = None
         self._ev_tokens: list[str] | None = None
-        self._ev_index: dict[str, list[int]] | None = None
         self._hosts: set[str] | None = None
-
-    def index(self) -> dict[str, list[int]]:
-        """Token → the indices where it occurs (built on first use)."""
-        if self._index is None:
-            index: dict[str, list[int]] = {}
-            for i, token in enumerate(self.folded.tokens):
-                index.setdefault(token, []).append(i)
-            self._index = index
-        return self._index
 
     def evasion_tokens(self) -> list[str]:
         if self._ev_tokens is None:
             scan = self.evasion.scan if self.evasion is not None else " "
             self._ev_tokens = scan[1:-1].split(" ") if len(scan) > 1 else []
         return self._ev_tokens
-
-    def evasion_index(self) -> dict[str, list[int]]:
-        if self._ev_index is None:
-            index: dict[str, list[int]] = {}
-            for i, word in enumerate(self.evasion_tokens()):
-                index.setdefault(word, []).append(i)
-            self._ev_index = index
-        return self._ev_index
 
     def hosts(self) -> set[str]:
         """Host names of the post's links and of URLs written in its text (lower case)."""
@@ -120,15 +101,19 @@ class Node:
         raise NotImplementedError
 
 
-def _starts(
-    tokens: Sequence[str], index: dict[str, list[int]], words: tuple[str, ...]
-) -> list[int]:
+def evasion_literal(node: Words | Prefix) -> str:
+    """The prefilter literal of a word or prefix in the evasion view."""
+    if isinstance(node, Words):
+        return " " + " ".join(skeleton(w) for w in node.words) + " "
+    return " " + skeleton(node.stem)
+
+
+def _starts(tokens: Sequence[str], words: tuple[str, ...]) -> list[int]:
     """Where the consecutive ``words`` start in ``tokens``."""
-    first = index.get(words[0])
-    if not first or len(words) == 1:
-        return first or []
-    k = len(words)
-    return [i for i in first if tuple(tokens[i : i + k]) == words]
+    first, k = words[0], len(words)
+    if k == 1:
+        return [i for i, t in enumerate(tokens) if t == first]
+    return [i for i, t in enumerate(tokens) if t == first and tuple(tokens[i : i + k]) == words]
 
 
 class Atom(Node):
@@ -147,31 +132,37 @@ class Atom(Node):
             self.words = ()
         self.hashtag = isinstance(node, Hashtag)
         self.width = max(len(self.words), 1)
+        # Substring tests on the scan strings reject absent atoms before any Python loop.
+        self.literal = " " + (self.prefix or " ".join(self.words) + " ")
         self.evasion = evasion and isinstance(node, Words | Prefix)
-        self.ev_words = tuple(skeleton(w) for w in self.words)
-        self.ev_prefix = skeleton(self.prefix) if self.prefix is not None else None
+        if self.evasion:
+            self.ev_words = tuple(skeleton(w) for w in self.words)
+            self.ev_prefix = skeleton(self.prefix) if self.prefix is not None else None
+            self.ev_literal = evasion_literal(node)  # type: ignore[arg-type]
 
     def occurrences(self, ctx: Context) -> list[Occurrence]:
         f = ctx.folded
-        tokens = f.tokens
-        if self.prefix is not None:
-            stem = self.prefix
-            starts = [i for i, t in enumerate(tokens) if t.startswith(stem)]
-        else:
-            starts = _starts(tokens, ctx.index(), self.words)
-            if self.hashtag:
-                starts = [i for i in starts if i in f.hashtags]
+        out: list[Occurrence] = []
         last = self.width - 1
-        spans = f.spans
-        out = [(i, i + last, spans[i][0], spans[i + last][1]) for i in starts]
-        if self.evasion and ctx.evasion is not None:
-            view = ctx.evasion
+        if self.literal in f.scan:
+            tokens = f.tokens
+            if self.prefix is not None:
+                stem = self.prefix
+                starts = [i for i, t in enumerate(tokens) if t.startswith(stem)]
+            else:
+                starts = _starts(tokens, self.words)
+                if self.hashtag:
+                    starts = [i for i in starts if i in f.hashtags]
+            spans = f.spans
+            out = [(i, i + last, spans[i][0], spans[i + last][1]) for i in starts]
+        view = ctx.evasion
+        if self.evasion and view is not None and self.ev_literal in view.scan:
             words = ctx.evasion_tokens()
             if self.ev_prefix is not None:
                 stem = self.ev_prefix
                 ev_starts = [i for i, t in enumerate(words) if t.startswith(stem)]
             else:
-                ev_starts = _starts(words, ctx.evasion_index(), self.ev_words)
+                ev_starts = _starts(words, self.ev_words)
             for i in ev_starts:
                 occ = (
                     view.ranges[i][0],
@@ -320,13 +311,6 @@ class Pattern(Node):
                 spans.append(m.span())
             if len(spans) >= MAX_REGEX_SPANS:
                 break
-
-
-def evasion_literal(node: Words | Prefix) -> str:
-    """The prefilter literal of a word or prefix in the evasion view."""
-    if isinstance(node, Words):
-        return " " + " ".join(skeleton(w) for w in node.words) + " "
-    return " " + skeleton(node.stem)
 
 
 def compile_query(query: Parsed, node: Query, evasion: bool) -> Node:
