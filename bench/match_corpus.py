@@ -2,8 +2,7 @@
 
 Posts mix French, Dutch, German and English everyday words with hashtags, mentions, emoji and
 URLs; catalogues are mostly specific terms and phrases, with booleans, NEAR and wildcards. A
-small share of posts carries a catalogue term, so hits are sparse as in a real watch. Other
-benchmarks (bench/pipeline.py) import these generators.
+small share of posts carries a catalogue term, so hits are sparse as in a real watch.
 """
 
 from __future__ import annotations
@@ -59,13 +58,18 @@ class GenPost:
     lang: str
 
 
-def rule_queries(n: int, seed: int = 1) -> list[str]:
-    """``n`` rule queries: ~60% a term or phrase, the rest booleans, NEAR and wildcards."""
+def rule_queries(n: int, seed: int = 1, context_share: float = 0.2) -> list[str]:
+    """``n`` rule queries: ~60% a term or phrase, the rest booleans, NEAR and wildcards;
+    ``context_share`` of the AND rules pair a term with an everyday word."""
     rng = random.Random(seed)
     terms = list(dict.fromkeys(pseudo_word(rng) for _ in range(n * 3)))
     out: list[str] = []
     for i in range(n):
-        a, b, c = terms[(3 * i) % len(terms)], terms[(3 * i + 1) % len(terms)], terms[(3 * i + 2) % len(terms)]
+        a, b, c = (
+            terms[(3 * i) % len(terms)],
+            terms[(3 * i + 1) % len(terms)],
+            terms[(3 * i + 2) % len(terms)],
+        )
         common = rng.choice(COMMON[rng.choice(LANGS)])
         kind = rng.random()
         if kind < 0.40:
@@ -73,7 +77,9 @@ def rule_queries(n: int, seed: int = 1) -> list[str]:
         elif kind < 0.60:
             out.append(f'"{a} {b}"')
         elif kind < 0.70:
-            out.append(f"{a} {common}")
+            # Mostly two specific terms; some pair a term with an everyday context word
+            # (``dense`` catalogues make that the rule, to show its cost).
+            out.append(f"{a} {common}" if rng.random() < context_share else f"{a} {b}")
         elif kind < 0.80:
             out.append(f"({a} OR {b} OR #{c})")
         elif kind < 0.88:
