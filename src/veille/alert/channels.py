@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Protocol
@@ -134,12 +135,16 @@ class AppriseChannel:
     """
 
     def __init__(self, urls: list[str], timeout: timedelta) -> None:
-        import apprise  # imported here: loading its plugins costs ~0.3 s, only when used
+        # imported here: loading its plugins costs ~0.3 s, only when used. Apprise loads them
+        # on the first add(); some import modules Python deprecates (imghdr): theirs to fix.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import apprise
 
-        self._apprise = apprise.Apprise()
-        for url in urls:
-            if not self._apprise.add(url):
-                raise ValueError(f"Apprise does not understand the URL {_redact(url)!r}")
+            self._apprise = apprise.Apprise()
+            for url in urls:
+                if not self._apprise.add(url):
+                    raise ValueError(f"Apprise does not understand the URL {_redact(url)!r}")
         self.timeout = timeout.total_seconds()
 
     async def send(self, message: Message) -> SendResult:

@@ -1,0 +1,255 @@
+"""Delivery against a misbehaving webhook receiver on 127.0.0.1: 500s, hangs, connections
+closed before answering, 429 with Retry-After — every alert still arrives, one notification per
+group window, and a restart neither loses a pending notification nor re-sends a delivered one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from veille.alert.channels import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    AppriseChannel,
+    build_channels,
+    verify,
+)
+from veille.alert.deliver import DeliveryWorker
+from veille.alert.engine import AlertEngine
+from veille.alert.service import AlertService
+from veille.store import alerts as store
+from veille.testing import FakeWebhookReceiver, ReceivedRequest
+
+from .conftest import settings, signal
+
+pytestmark = pytest.mark.integration
+SECRET = "s3cret-for-tests"
+
+
+def webhook_settings(url: str, **more: Any) -> Any:
+    fast = {
+        "backoff_initial": "50ms",
+        "backoff_max": "200ms",
+        "retry_after_max": "1s",
+        "lease": "3s",
+        "max_attempts": 50,
+    }
+    return settings(
+        receivers=[
+            {"name": "hook", "type": "webhook", "url": url, "secret": SECRET, "timeout": "500ms"}
+        ],
+        delivery=fast | more.pop("delivery", {}),
+        **more,
+    )
+
+
+def misbehave(n: int, request: ReceivedRequest) -> str:
+    """The first attempt of everything fails, in turn: 500, hang, close, 429; then 200."""
+    return (
+        ["500", "hang", "close", "429", "200"][min(n, 4)]
+        if n < 4
+        else ("200" if n % 3 == 0 else ["500", "hang", "close", "429"][n % 4])
+    )
+
+
+async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+def outbox(db: sa.Engine) -> list[Any]:
+    with db.connect() as conn:
+        return list(conn.execute(sa.select(store.alert_notifications)).mappings())
+
+
+async def test_every_alert_arrives_through_failures_exactly_once(db: sa.Engine) -> None:
+    async with FakeWebhookReceiver(misbehave) as receiver:
+        service = AlertService(db, webhook_settings(receiver.url))
+        stop = asyncio.Event()
+        runner = asyncio.create_task(service.run(stop))
+        # 12 conversations × 3 posts: one group each, the first post opens the window
+        posts = [(c, p) for c in range(12) for p in range(3)]
+        await service.submit(signal(conversation=f"x:{c}", native_id=f"{c}-{p}") for c, p in posts)
+        await wait_for(lambda: len(receiver.delivered()) == 12)
+        stop.set()
+        await runner
+
+    delivered = receiver.delivered()
+    keys = Counter(r.headers[IDEMPOTENCY_HEADER.lower()] for r in delivered)
+    assert all(count == 1 for count in keys.values())  # one 200 per notification
+    bodies = [orjson.loads(r.body) for r in delivered]
+    groups = Counter(b["group"]["key"] for b in bodies)
+    assert len(groups) == 12 and set(groups.values()) == {1}  # one per group window
+    arrived = sorted(a["post"]["native_id"] for b in bodies for a in b["alerts"])
+    assert arrived == sorted(f"{c}-{p}" for c, p in posts)  # every alert, once
+    answers = Counter(r.answer for r in receiver.requests)
+    assert {"500", "hang", "close", "429"} <= set(answers)  # every failure was exercised
+    for r in delivered:
+        assert verify(
+            SECRET.encode(),
+            r.headers[TIMESTAMP_HEADER.lower()],
+            r.body,
+            r.headers[SIGNATURE_HEADER.lower()],
+        )
+    assert all(n["status"] == "delivered" for n in outbox(db))
+
+
+async def test_retries_send_the_same_bytes_and_key(db: sa.Engine) -> None:
+    async with FakeWebhookReceiver(lambda n, r: "500" if n < 3 else "200") as receiver:
+        engine = AlertEngine(db, webhook_settings(receiver.url))
+        worker = DeliveryWorker(engine, build_channels(engine.settings))
+        engine.submit([signal()])
+        for _ in range(40):
+            await worker.drain()
+            if receiver.delivered():
+                break
+            await asyncio.sleep(0.05)
+        await worker.aclose()
+    assert [r.answer for r in receiver.requests] == ["500", "500", "500", "200"]
+    assert len({r.body for r in receiver.requests}) == 1
+    assert len({r.headers["idempotency-key"] for r in receiver.requests}) == 1
+
+
+async def test_restart_loses_nothing_and_resends_nothing(db: sa.Engine) -> None:
+    """Kill the worker while requests hang, start a fresh one: pending ones go out, delivered
+    ones do not go out again."""
+    hang_first = itertools.count()
+
+    def behave(n: int, request: ReceivedRequest) -> str:
+        body = orjson.loads(request.body)
+        # conversations 0-4 deliver at once; 5-9 hang until the first worker is gone
+        if int(body["alerts"][0]["conversation"].split(":")[1]) >= 5 and next(hang_first) < 5:
+            return "hang"
+        return "200"
+
+    async with FakeWebhookReceiver(behave) as receiver:
+        cfg = webhook_settings(receiver.url, delivery={"lease": "1s"})
+        first = AlertService(db, cfg)
+        stop = asyncio.Event()
+        runner = asyncio.create_task(first.run(stop))
+        await first.submit(signal(conversation=f"x:{c}", native_id=str(c)) for c in range(10))
+        await wait_for(lambda: len(receiver.delivered()) == 5 and len(receiver.requests) == 10)
+        runner.cancel()  # the process dies: in-flight sends vanish, nothing is recorded
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+        before = len(receiver.requests)
+
+        second = AlertService(db, cfg)  # a new process on the same database
+        stop2 = asyncio.Event()
+        runner2 = asyncio.create_task(second.run(stop2))
+        await wait_for(lambda: len(receiver.delivered()) == 10)
+        await asyncio.sleep(0.3)  # room for a wrong re-send to show up
+        stop2.set()
+        await runner2
+
+    delivered = Counter(r.headers["idempotency-key"] for r in receiver.delivered())
+    assert len(delivered) == 10 and set(delivered.values()) == {1}
+    resent = receiver.requests[before:]
+    assert len(resent) == 5  # only the five that never got an answer
+    assert all(n["status"] == "delivered" for n in outbox(db))
+
+
+async def test_dead_letter_when_the_receiver_never_recovers(db: sa.Engine) -> None:
+    async with FakeWebhookReceiver(lambda n, r: "500") as receiver:
+        engine = AlertEngine(db, webhook_settings(receiver.url, delivery={"max_attempts": 3}))
+        worker = DeliveryWorker(engine, build_channels(engine.settings))
+        engine.submit([signal()])
+        for _ in range(40):
+            await worker.drain()
+            if len(receiver.requests) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        await worker.aclose()
+    (row,) = outbox(db)
+    assert row["status"] == "dead" and row["attempts"] == 3
+    assert "HTTP 500" in row["last_error"]
+
+
+async def test_client_errors_are_not_retried(db: sa.Engine) -> None:
+    async with FakeWebhookReceiver(lambda n, r: "404") as receiver:
+        engine = AlertEngine(db, webhook_settings(receiver.url))
+        worker = DeliveryWorker(engine, build_channels(engine.settings))
+        engine.submit([signal()])
+        await worker.drain()
+        await worker.aclose()
+    assert len(receiver.requests) == 1
+    assert outbox(db)[0]["status"] == "dead"
+
+
+async def test_apprise_json_channel_reaches_a_local_receiver(db: sa.Engine) -> None:
+    async with FakeWebhookReceiver() as receiver:
+        cfg = settings(
+            receivers=[
+                {
+                    "name": "chat",
+                    "type": "apprise",
+                    "urls": [f"json://127.0.0.1:{receiver.port}/apprise"],
+                }
+            ],
+            default_receivers=["chat"],
+        )
+        engine = AlertEngine(db, cfg)
+        worker = DeliveryWorker(engine, build_channels(cfg))
+        engine.submit([signal(reasons=("call to violence",))])
+        await worker.drain()
+        await worker.aclose()
+    (request,) = receiver.requests
+    body = orjson.loads(request.body)
+    assert body["title"].startswith("[HIGH] Threat against a police station")
+    assert "why: call to violence" in body["message"]
+    assert outbox(db)[0]["status"] == "delivered"
+
+
+async def test_apprise_failure_is_retried(db: sa.Engine) -> None:
+    async with FakeWebhookReceiver(lambda n, r: "500" if n == 0 else "200") as receiver:
+        cfg = settings(
+            receivers=[
+                {"name": "chat", "type": "apprise", "urls": [f"json://127.0.0.1:{receiver.port}/"]}
+            ],
+            default_receivers=["chat"],
+            delivery={"backoff_initial": "10ms", "backoff_max": "20ms"},
+        )
+        engine = AlertEngine(db, cfg)
+        worker = DeliveryWorker(engine, build_channels(cfg))
+        engine.submit([signal()])
+        for _ in range(20):
+            await worker.drain()
+            if receiver.delivered():
+                break
+            await asyncio.sleep(0.03)
+        await worker.aclose()
+    assert [r.answer for r in receiver.requests] == ["500", "200"]
+
+
+def test_apprise_rejects_an_unknown_url() -> None:
+    with pytest.raises(ValueError, match="does not understand"):
+        AppriseChannel(["nosuchscheme://token@host"], timedelta(seconds=1))
+
+
+def test_webhook_secret_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = settings(
+        receivers=[
+            {
+                "name": "hook",
+                "type": "webhook",
+                "url": "http://127.0.0.1:9/",
+                "secret_env": "VEILLE_TEST_HOOK_SECRET",
+            }
+        ]
+    )
+    with pytest.raises(ValueError, match="VEILLE_TEST_HOOK_SECRET is empty"):
+        build_channels(cfg)
+    monkeypatch.setenv("VEILLE_TEST_HOOK_SECRET", "x")
+    assert set(build_channels(cfg)) == {"hook"}
