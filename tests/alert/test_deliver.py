@@ -61,8 +61,8 @@ def misbehave(n: int, request: ReceivedRequest) -> str:
     )
 
 
-async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for(predicate: Any, within: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
@@ -91,7 +91,8 @@ async def test_every_alert_arrives_through_failures_exactly_once(db: sa.Engine) 
     assert all(count == 1 for count in keys.values())  # one 200 per notification
     bodies = [orjson.loads(r.body) for r in delivered]
     groups = Counter(b["group"]["key"] for b in bodies)
-    assert len(groups) == 12 and set(groups.values()) == {1}  # one per group window
+    assert len(groups) == 12
+    assert set(groups.values()) == {1}
     arrived = sorted(a["post"]["native_id"] for b in bodies for a in b["alerts"])
     assert arrived == sorted(f"{c}-{p}" for c, p in posts)  # every alert, once
     answers = Counter(r.answer for r in receiver.requests)
@@ -155,7 +156,8 @@ async def test_restart_loses_nothing_and_resends_nothing(db: sa.Engine) -> None:
         await runner2
 
     delivered = Counter(r.headers["idempotency-key"] for r in receiver.delivered())
-    assert len(delivered) == 10 and set(delivered.values()) == {1}
+    assert len(delivered) == 10
+    assert set(delivered.values()) == {1}
     resent = receiver.requests[before:]
     assert len(resent) == 5  # only the five that never got an answer
     assert all(n["status"] == "delivered" for n in outbox(db))
@@ -173,7 +175,8 @@ async def test_dead_letter_when_the_receiver_never_recovers(db: sa.Engine) -> No
             await asyncio.sleep(0.05)
         await worker.aclose()
     (row,) = outbox(db)
-    assert row["status"] == "dead" and row["attempts"] == 3
+    assert row["status"] == "dead"
+    assert row["attempts"] == 3
     assert "HTTP 500" in row["last_error"]
 
 
