@@ -15,6 +15,7 @@ def main() -> None:
 
 # Command modules register themselves below; keep this list sorted.
 
+from veille.cli.alerts import alerts  # noqa: E402
 from veille.cli.analyze import analyze  # noqa: E402
 from veille.cli.db import db  # noqa: E402
 from veille.cli.init import init  # noqa: E402
@@ -22,6 +23,7 @@ from veille.cli.match import match  # noqa: E402
 from veille.cli.rules import rules  # noqa: E402
 from veille.cli.run import demo, run  # noqa: E402
 
+main.add_command(alerts)
 main.add_command(analyze)
 main.add_command(db)
 main.add_command(demo)

@@ -12,6 +12,9 @@ from typing import Any
 import click
 from rich.console import Console
 
+from veille.alert.service import AlertService
+from veille.alert.signals import AlertHook
+from veille.alert.signals import RuleInfo as AlertRuleInfo
 from veille.cli.console import ConversationLine, LiveConsole, RuleInfo
 from veille.config import Settings, load_settings
 from veille.demo import STARTER_RULES, DemoSource
@@ -115,9 +118,15 @@ def start(
         console=Console(quiet=quiet),
         plain=plain,
     )
+    try:
+        alerting = AlertService(store.engine, settings.alerts)
+    except ValueError as exc:
+        raise click.ClickException(f"[alerts]: {exc}") from None
+    infos = {r.id: AlertRuleInfo(r.severity, r.name, r.tags) for r in catalogue.rules}
+    pipeline.after_store.append(AlertHook(alerting, infos))
     pipeline.after_store.append(console)
     with console:
-        asyncio.run(run_pipeline(pipeline, servers))
+        asyncio.run(run_pipeline(pipeline, [*servers, alerting.run(asyncio.Event())]))
 
 
 @click.command("run")
