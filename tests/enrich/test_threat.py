@@ -3,8 +3,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from veille.enrich.base import Document
-from veille.enrich.lexicon import tokenize
-from veille.enrich.threat import FEATURES, ThreatDetector, analyse, guess_language, load_model
+from veille.enrich.threat import (
+    FEATURES,
+    ThreatDetector,
+    analyse,
+    guess_language,
+    guess_text_language,
+    load_model,
+    may_have_cue,
+)
 from veille.enrich.threat_data import load_cases
 
 DETECT = ThreatDetector()
@@ -79,10 +86,10 @@ def test_languages_outside_the_four_are_said_to_be_uncovered() -> None:
 
 
 def test_language_guess_for_the_lexicon() -> None:
-    assert guess_language(tokenize("ik ga naar de winkel en het is mooi")) == "nl"
-    assert guess_language(tokenize("ich gehe mit dir in die Stadt")) == "de"
-    assert guess_language(tokenize("je suis dans la rue avec les amis")) == "fr"
-    assert guess_language(tokenize("!!!")) == "en"
+    assert guess_text_language("ik ga naar de winkel en het is mooi") == "nl"
+    assert guess_text_language("Ich gehe für dich in die Stadt") == "de"
+    assert guess_language(["je", "suis", "dans", "la", "rue"]) == "fr"
+    assert guess_text_language("!!!") == "en"
 
 
 def test_the_shipped_model_knows_only_named_features() -> None:
@@ -106,3 +113,11 @@ def test_any_text_gives_one_verdict_with_spans_inside(text: str, lang: str) -> N
     assert 0 <= finding.score <= 1
     for start, end in finding.spans:
         assert 0 <= start < end <= len(text)
+
+
+def test_the_cue_prefilter_sees_accents_and_word_starts() -> None:
+    assert may_have_cue("On va les ÉGORGER", "fr")
+    assert may_have_cue("je vais tuer", "fr")
+    assert not may_have_cue("la statue est belle", "fr")
+    assert not may_have_cue("Merci à la police", "*")
+    assert may_have_cue("Wir zünden die Wache an", "*")

@@ -108,14 +108,22 @@ class ConfidentialDetector:
         self._phrases = _literal_alternation(phrases, re.IGNORECASE)
         options = re2.Options()
         options.log_errors = False
-        self._patterns: list[tuple[str, Any]] = []  # re2 ships no type hints
+        # One RE2 pass for all patterns: each is wrapped in a group whose index says which one
+        # matched (a pattern's own groups shift the next wrappers' indices).
+        self._labels: list[tuple[int, str]] = []
+        parts = []
+        index = 1
         for label, pattern in patterns.items():
             if len(pattern) > _MAX_PATTERN:
                 raise ValueError(f"confidential pattern {label!r} is longer than {_MAX_PATTERN}")
             try:
-                self._patterns.append((label, re2.compile(pattern, options)))
+                own_groups = re2.compile(pattern, options).groups
             except re2.error as exc:
                 raise ValueError(f"confidential pattern {label!r} is not valid RE2: {exc}") from exc
+            self._labels.append((index, label))
+            parts.append(f"({pattern})")
+            index += 1 + own_groups
+        self._patterns: Any = re2.compile("|".join(parts), options) if parts else None
 
     def detect(self, doc: Document) -> list[Finding]:
         """Every confidentiality hit in ``doc``, the more specific reading kept on overlap."""
@@ -131,9 +139,10 @@ class ConfidentialDetector:
                 found.append(
                     _hit(m.start(), m.end(), _PHRASE_SCORE, f"internal-use phrase {m.group()!r}")
                 )
-        for label, pattern in self._patterns:
-            for m in pattern.finditer(text):
+        if self._patterns is not None:
+            for m in self._patterns.finditer(text):
                 if m.end() > m.start():
+                    label = next(name for i, name in self._labels if m.start(i) != -1)
                     found.append(_hit(m.start(), m.end(), _PATTERN_SCORE, label))
         return drop_overlaps(found) if len(found) > 1 else found
 

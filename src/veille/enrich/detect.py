@@ -21,7 +21,7 @@ from veille.enrich.confidential import (
 )
 from veille.enrich.personal_data import PersonalDataDetector
 from veille.enrich.protected import ProtectedDetector, ProtectedList, doxxing
-from veille.enrich.threat import ThreatDetector, guess_language
+from veille.enrich.threat import ThreatDetector, guess_text_language
 from veille.enrich.urgency import score_urgency
 from veille.model import Enrichment, Finding, Match, Post, Severity
 from veille.normalise.fold import Folded
@@ -74,7 +74,7 @@ class Detect:
         if doc.lang in ("", "und"):
             # A cheap guess among FR/NL/DE/EN so that the lexicons fit; the language stage,
             # when installed before this step, gives the real answer.
-            doc.lang = guess_language(doc.tokens)
+            doc.lang = guess_text_language(doc.text)
         found = self.findings(doc)
         return msgspec.structs.replace(
             enrichment, lang=doc.lang, findings=(*enrichment.findings, *found)

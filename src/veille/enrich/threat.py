@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import math
 import re
+import tomllib
+import unicodedata
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Final
 
+import daachorse
 import msgspec
 
 from veille.enrich.base import Document
@@ -143,18 +146,25 @@ _STOPWORDS: Final[Mapping[str, frozenset[str]]] = {
 }
 
 
-def guess_language(tokens: Sequence[Token]) -> str:
-    """FR/NL/DE/EN by stopword votes: a fallback when the post carries no language.
-
-    Only meant to pick a lexicon; the language-identification stage gives the real answer.
-    """
+def guess_language(forms: Iterable[str]) -> str:
+    """FR/NL/DE/EN by stopword votes over folded words: a fallback when the post carries no
+    language. Only meant to pick a lexicon; the language-identification stage gives the real
+    answer."""
     votes = dict.fromkeys(LANGUAGES, 0)
-    for token in tokens:
+    for form in forms:
         for lang, words in _STOPWORDS.items():
-            if token.form in words:
+            if form in words:
                 votes[lang] += 1
     best = max(LANGUAGES, key=lambda lang: votes[lang])
     return best if votes[best] > 0 else "en"
+
+
+_WORD = re.compile(r"\w+")
+
+
+def guess_text_language(text: str) -> str:
+    """:func:`guess_language` straight from text, without tokenising it."""
+    return guess_language(_WORD.findall(_ascii_fold(text[:2_000])))
 
 
 @cache
@@ -175,15 +185,81 @@ class Analysis:
     cue_spans: tuple[Span, ...]
 
 
-def analyse(text: str, lang: str = "", tokens: Sequence[Token] | None = None) -> Analysis:
-    """Tokenise, find cues per sentence and compute :data:`FEATURES` (sparse: zeros omitted).
+@cache
+def _anchors(lang: str) -> daachorse.CharwiseDoubleArrayAhoCorasick:
+    """One automaton over an *anchor* word of every cue entry of ``lang`` (``*``: all four).
 
-    ``lang`` picks the lexicon; outside FR/NL/DE/EN it is guessed among them.
+    An entry can only match when its longest word is in the text, so a post without any anchor
+    has no violence cue: most posts skip tokenisation entirely.
     """
-    if tokens is None:
-        tokens = tokenize(text)
-    if lang not in LANGUAGES:
-        lang = guess_language(tokens)
+    anchors: dict[str, bool] = {}
+    for code in LANGUAGES if lang == "*" else (lang,):
+        raw = resources.files("veille.data.lexicons.threat").joinpath(f"{code}.toml")
+        data = tomllib.loads(raw.read_text(encoding="utf-8"))
+        common = set(_STOPWORDS[code])
+        for category in _FUNCTION_WORDS:
+            common.update(fold_token(w) for w in data.get(category, ()))
+        for category in CUES:
+            for entry in data.get(category, ()):
+                words = [w for w in re.split(r"[\s'’\-]+", entry) if w and w != "~"]
+                # The most telling word: the longest that is not a pronoun or a stopword.
+                telling = [w for w in words if fold_token(w.rstrip("*")) not in common] or words
+                anchor = max(reversed(telling), key=lambda w: len(w.rstrip("*")))
+                word = fold_token(anchor.rstrip("*"))
+                anchors[word] = anchors.get(word, False) or anchor.endswith("*")
+    _PREFIX_ANCHORS[lang] = {w for w, prefix in anchors.items() if prefix}
+    return daachorse.CharwiseDoubleArrayAhoCorasick(sorted(anchors))
+
+
+_PREFIX_ANCHORS: dict[str, set[str]] = {}
+_FUNCTION_WORDS: Final = ("subj1", "subj2", "obj2", "obj3", "self", "negation", "future", "call")
+
+
+def _ascii_fold(text: str) -> str:
+    lowered = text.casefold()
+    if lowered.isascii():
+        return lowered
+    return unicodedata.normalize("NFKD", lowered).encode("ascii", "ignore").decode("ascii")
+
+
+def may_have_cue(text: str, lang: str) -> bool:
+    """Cheap test: could ``text`` hold a violence cue of ``lang`` (``*`` for any language)?"""
+    folded = _ascii_fold(text)
+    automaton = _anchors(lang)
+    prefixes = _PREFIX_ANCHORS[lang]
+    for start, end, _ in automaton.find_overlapping(folded):
+        if start > 0 and folded[start - 1].isalnum():
+            continue
+        if end < len(folded) and folded[end].isalnum() and folded[start:end] not in prefixes:
+            continue
+        return True
+    return False
+
+
+def _cheap_features(text: str) -> dict[str, float]:
+    features = {"cue_free": 1.0}
+    if _URL.search(text):
+        features["url"] = 1.0
+    if _SCORE.search(text):
+        features["score_line"] = 1.0
+    if "!!" in text:
+        features["exclamation"] = 1.0
+    return features
+
+
+def analyse(text: str, lang: str = "", doc: Document | None = None) -> Analysis:
+    """Find cues per sentence and compute :data:`FEATURES` (sparse: zeros omitted).
+
+    ``lang`` picks the lexicon; outside FR/NL/DE/EN it is guessed among them. A post without
+    any cue anchor (most posts) is answered from a few regular expressions, untokenised.
+    ``doc`` (the same text) shares its tokens with other detectors.
+    """
+    known = lang in LANGUAGES
+    if not may_have_cue(text, lang if known else "*"):
+        return Analysis(lang if known else "", _cheap_features(text), (), ())
+    tokens = doc.tokens if doc is not None else tokenize(text)
+    if not known:
+        lang = guess_language(t.form for t in tokens)
     lex = lexicon(lang)
     forms = [t.form for t in tokens]
     hits = lex.hits(forms)
@@ -201,6 +277,8 @@ def analyse(text: str, lang: str = "", tokens: Sequence[Token] | None = None) ->
             cue_hits.append(hit)
         for i in range(hit.first, hit.last):
             categories[i].add(hit.category)
+    if not cue_hits:
+        return Analysis(lang, _cheap_features(text), (), ())
     for i, token in enumerate(tokens):
         if token.form.startswith("@") and len(token.form) > 1:
             categories[i].add("police" if _POLICE_HANDLE.search(token.form) else "mention")
@@ -226,9 +304,6 @@ def analyse(text: str, lang: str = "", tokens: Sequence[Token] | None = None) ->
         features["quote_and_speech"] = 1.0
     if "report" in post and "meta" in post:
         features["report_and_meta"] = 1.0
-    if not cue_hits:
-        features["cue_free"] = 1.0
-        return Analysis(lang, features, (), ())
 
     bounds = [m.start() for m in _SENTENCE_END.finditer(text)]
     sentence_of = [bisect_right(bounds, t.start) for t in tokens]
@@ -399,7 +474,7 @@ class ThreatDetector:
         """
         if doc.lang and doc.lang != "und" and doc.lang not in LANGUAGES:
             return [_verdict("none", 0.0, (), f"threat detection does not cover {doc.lang!r}")]
-        analysis = analyse(doc.text, doc.lang, doc.tokens)
+        analysis = analyse(doc.text, doc.lang, doc)
         p = round(self.model.probability(analysis.features), 4)
         if p >= self.threshold:
             why = self.model.reasons(analysis.features, +1) or ["threat cues"]
