@@ -18,6 +18,7 @@ def main() -> None:
 from veille.cli.alerts import alerts  # noqa: E402
 from veille.cli.analyze import analyze  # noqa: E402
 from veille.cli.db import db  # noqa: E402
+from veille.cli.eval import eval_group  # noqa: E402
 from veille.cli.init import init  # noqa: E402
 from veille.cli.match import match  # noqa: E402
 from veille.cli.rules import rules  # noqa: E402
@@ -27,6 +28,7 @@ main.add_command(alerts)
 main.add_command(analyze)
 main.add_command(db)
 main.add_command(demo)
+main.add_command(eval_group)
 main.add_command(init)
 main.add_command(match)
 main.add_command(rules)
