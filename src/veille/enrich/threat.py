@@ -95,6 +95,8 @@ _EXPLAIN: Final[Mapping[str, str]] = {
     "police_violence": "violence against police",
     "formula": "threat formula",
     "you_death": "death wished on the reader",
+    "you": "aimed at the reader",
+    "them": "aimed at someone",
     "imperative": "imperative",
     "weapon": "weapon",
     "violence": "violent act",
@@ -272,8 +274,8 @@ def analyse(text: str, lang: str = "", doc: Document | None = None) -> Analysis:
                 idiom_mask[i] = True
     for hit in hits:
         if hit.category in CUES:
-            if any(idiom_mask[hit.first : hit.last]):
-                continue
+            if idiom_mask[hit.first]:
+                continue  # "killed it", "mort de rire": the idiom holds the violent word
             cue_hits.append(hit)
         for i in range(hit.first, hit.last):
             categories[i].add(hit.category)
@@ -311,7 +313,7 @@ def analyse(text: str, lang: str = "", doc: Document | None = None) -> Analysis:
     for sentence in sorted({sentence_of[h.first] for h in cue_hits}):
         members = [i for i, s in enumerate(sentence_of) if s == sentence]
         cues = [h for h in cue_hits if sentence_of[h.first] == sentence]
-        local = _sentence_features(text, tokens, categories, members, cues, quotes)
+        local = _sentence_features(text, tokens, categories, members, cues, quotes, lang)
         for name, value in local.items():
             if value > features.get(name, 0.0):
                 features[name] = value
@@ -330,6 +332,30 @@ def _role_indices(categories: Sequence[set[str]], members: Sequence[int]) -> lis
     return [i for i in members if categories[i] & roles] or [members[0]]
 
 
+# Where an object pronoun sits relative to the violent word when it is its object: French
+# clitics come before the verb ("je vais TE buter"), English objects after ("kill YOU"), Dutch
+# and German either side ("ik maak JE af", "ich werde DICH töten").
+_PRONOUN_SIDE: Final[Mapping[str, tuple[int, int]]] = {
+    "fr": (2, 0),
+    "en": (0, 2),
+    "nl": (2, 2),
+    "de": (2, 2),
+}
+_PLACE_OR_PERSON: Final = frozenset({"police", "person", "place", "mention"})
+_STRUCTURE: Final = frozenset(
+    {
+        "formula",
+        "intent_violence",
+        "call_violence",
+        "violence_target",
+        "harm_target",
+        "you_death",
+    }
+)
+"""Features that say *who* threatens *whom*: without one of them, violent words alone (a
+weapon, "killed", "war") never make a threat, whatever the model's score."""
+
+
 def _sentence_features(
     text: str,
     tokens: Sequence[Token],
@@ -337,6 +363,7 @@ def _sentence_features(
     members: Sequence[int],
     cues: Sequence[Hit],
     quotes: Sequence[Span],
+    lang: str,
 ) -> dict[str, float]:
     """Features of one sentence that holds at least one violence cue."""
     present: set[str] = set()
@@ -345,56 +372,102 @@ def _sentence_features(
     cue_kinds = {h.category for h in cues}
     f: dict[str, float] = dict.fromkeys(cue_kinds & CUES, 1.0)
     violent = bool(cue_kinds & {"violence", "weapon"})
-    targeted = bool(present & _TARGETS)
+    harm = "harm" in cue_kinds
+    before, after = _PRONOUN_SIDE[lang]
+    first, last = members[0], members[-1]
+    near: set[str] = set()
+    for h in cues:
+        for i in range(max(first, h.first - before), min(last + 1, h.last + after)):
+            near |= categories[i]
+    you = "obj2" in near
+    them = "obj3" in near
+    targeted = bool(present & _PLACE_OR_PERSON) or you or them
     intent = "subj1" in present
     calls = "call" in present
     first_cue = min(h.first for h in cues)
-    # An imperative: the violent word opens its sentence, with no subject before it.
-    opening = [i for i in members if i <= first_cue]
-    imperative = len(opening) <= 2 and not any(
-        categories[i] & {"subj1", "subj2", "obj3", "police", "person"} for i in opening[:-1]
+    # An imperative: the violent word opens its sentence (after at most one call word, as in
+    # "allez brûlez …") and is aimed at someone or something.
+    opening = [i for i in members if i < first_cue]
+    imperative = (
+        bool(cue_kinds & {"violence", "harm"})
+        and targeted
+        and (not opening or (len(opening) == 1 and "call" in categories[opening[0]]))
     )
     negated = any(
-        "negation" in categories[i]
-        for h in cues
-        for i in range(max(members[0], h.first - 5), h.last)
+        "negation" in categories[i] for h in cues for i in range(max(first, h.first - 5), h.last)
     )
+    dying = "death" in cue_kinds
+    acts = violent or ((harm or dying) and targeted)
     for name, on in (
         ("intent", intent),
         ("future", "future" in present),
         ("second_person", "subj2" in present),
         ("call", calls),
-        ("imperative", imperative and bool(cue_kinds & {"violence", "harm"})),
+        ("imperative", imperative),
         ("police", "police" in present),
         ("person", "person" in present),
         ("place", "place" in present),
-        ("you", "obj2" in present),
-        ("them", "obj3" in present),
+        ("you", you),
+        ("them", them),
         ("mention", "mention" in present),
-        ("self_only", "self" in present and not intent and not targeted),
+        ("self_only", "self" in near and not intent and not targeted),
         ("negated", negated),
         ("benign", "benign" in present),
-        ("intent_violence", intent and (violent or ("harm" in cue_kinds and targeted))),
-        ("call_violence", (calls or imperative) and (violent or "harm" in cue_kinds)),
+        ("intent_violence", intent and acts),
+        ("call_violence", (calls or imperative) and acts),
         ("violence_target", violent and targeted),
-        ("harm_target", "harm" in cue_kinds and targeted),
-        ("intent_violence_target", intent and targeted and (violent or "harm" in cue_kinds)),
-        ("police_violence", "police" in present and (violent or "harm" in cue_kinds)),
-        ("you_death", "death" in cue_kinds and ("subj2" in present or "obj2" in present)),
+        ("harm_target", harm and targeted),
+        ("intent_violence_target", intent and targeted and (violent or harm)),
+        ("police_violence", "police" in present and (violent or harm)),
+        ("you_death", dying and ("subj2" in present or you)),
         ("negated_violence", negated and violent),
     ):
         if on:
             f[name] = 1.0
-    end = tokens[members[-1]].end
-    following = text[end : end + 3]
+    following = text[tokens[last].end : tokens[last].end + 3]
     if "?" in following:
         f["question"] = 1.0
     cue_start = tokens[first_cue].start
     if any(qs <= cue_start < qe for qs, qe in quotes):
         f["quoted"] = 1.0
-        if violent or "harm" in cue_kinds or "formula" in cue_kinds:
+        if violent or harm or "formula" in cue_kinds:
             f["quoted_violence"] = 1.0
     return f
+
+
+def has_structure(features: Mapping[str, float]) -> bool:
+    """Whether the features name who threatens whom (see :data:`_STRUCTURE`); violence aimed
+    only at the writer ("tötet mich doch") is not a threat to others."""
+    if "self_only" in features and not any(k in features for k in ("you", "them", "person")):
+        return False
+    return any(name in features for name in _STRUCTURE)
+
+
+_STRUCTURE_ORDER: Final = (
+    "intent_violence_target",
+    "formula",
+    "call_violence",
+    "intent_violence",
+    "you_death",
+    "violence_target",
+    "harm_target",
+)
+
+
+def _merge_reasons(labels: Sequence[str], limit: int = 3) -> list[str]:
+    """Labels in order, skipping one whose parts were all said ("violent act" after
+    "intent + violent act + target")."""
+    names: list[str] = []
+    said: set[str] = set()
+    for label in labels:
+        parts = set(label.split(" + "))
+        if parts <= said:
+            continue
+        said |= parts
+        names.append(label)
+        if len(names) == limit:
+            break
+    return names
 
 
 class ThreatModel(msgspec.Struct, frozen=True, kw_only=True):
@@ -417,20 +490,9 @@ class ThreatModel(msgspec.Struct, frozen=True, kw_only=True):
             ((self.weights.get(k, 0.0) * v * sign, k) for k, v in features.items()),
             reverse=True,
         )
-        names: list[str] = []
-        said: set[str] = set()
-        for push, key in pushes:
-            label = _EXPLAIN.get(key)
-            if push <= 0 or label is None:
-                continue
-            parts = set(label.split(" + "))
-            if parts <= said:
-                continue  # "violent act" adds nothing after "intent + violent act + target"
-            said |= parts
-            names.append(label)
-            if len(names) == limit:
-                break
-        return names
+        return _merge_reasons(
+            [_EXPLAIN[k] for push, k in pushes if push > 0 and k in _EXPLAIN], limit
+        )
 
 
 @cache
@@ -476,8 +538,9 @@ class ThreatDetector:
             return [_verdict("none", 0.0, (), f"threat detection does not cover {doc.lang!r}")]
         analysis = analyse(doc.text, doc.lang, doc)
         p = round(self.model.probability(analysis.features), 4)
-        if p >= self.threshold:
-            why = self.model.reasons(analysis.features, +1) or ["threat cues"]
+        if p >= self.threshold and has_structure(analysis.features):
+            structure = [_EXPLAIN[k] for k in _STRUCTURE_ORDER if k in analysis.features]
+            why = _merge_reasons(structure[:1] + self.model.reasons(analysis.features, +1))
             spans = analysis.evidence or analysis.cue_spans
             return [_verdict("threat", p, spans, "threat: " + " + ".join(why))]
         if not analysis.cue_spans:
