@@ -225,6 +225,10 @@ class ThreatSettings(Section):
     threshold: float | None = Field(default=None, gt=0, lt=1)
     """Probability from which a post is labelled a threat; empty uses the trained model's
     (chosen by cross-validation, see docs/detection.md)."""
+    require_structure: bool = True
+    """Only call a post a threat when it says who threatens whom (intent, call or threat
+    formula, a violent act, a target). Off trades many more false alarms for some recall on
+    implicit threats (docs/detection.md measures both)."""
 
 
 class PersonalDataSettings(Section):

@@ -21,6 +21,7 @@ from veille.cli.db import db  # noqa: E402
 from veille.cli.eval import eval_group  # noqa: E402
 from veille.cli.init import init  # noqa: E402
 from veille.cli.match import match  # noqa: E402
+from veille.cli.protected import protected  # noqa: E402
 from veille.cli.rules import rules  # noqa: E402
 from veille.cli.run import demo, run  # noqa: E402
 
@@ -31,5 +32,6 @@ main.add_command(demo)
 main.add_command(eval_group)
 main.add_command(init)
 main.add_command(match)
+main.add_command(protected)
 main.add_command(rules)
 main.add_command(run)

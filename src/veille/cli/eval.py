@@ -29,12 +29,13 @@ def eval_group() -> None:
 
 def shared_data(option: str | None) -> Path | None:
     """The shared data folder from the option, the environment or beside the working copy."""
-    candidates = [option, os.environ.get("VEILLE_SHARED_DATA"), str(Path("../shared/data"))]
-    for candidate in candidates:
+    if option:
+        if not Path(option).is_dir():
+            raise click.BadParameter(f"{option} is not a folder", param_hint="--data")
+        return Path(option)
+    for candidate in (os.environ.get("VEILLE_SHARED_DATA"), "../shared/data"):
         if candidate and Path(candidate).is_dir():
             return Path(candidate)
-    if option:
-        raise click.BadParameter(f"{option} is not a folder", param_hint="--data")
     return None
 
 
@@ -90,11 +91,18 @@ def _row(name: str, lang: str, s: Scores) -> dict[str, Any]:
 @click.option(
     "--threshold", type=float, default=None, help="Decision threshold (default: the model's)."
 )
-def eval_threat(data: str | None, as_json: bool, threshold: float | None) -> None:
+@click.option(
+    "--no-structure",
+    is_flag=True,
+    help="Measure without requiring who-threatens-whom structure ([detect.threat] setting).",
+)
+def eval_threat(
+    data: str | None, as_json: bool, threshold: float | None, no_structure: bool
+) -> None:
     """Precision, recall and F1 of the threat detector per language on development data never
     trained on: the GermEval 2026 ``vio`` dev split (German, real posts), the held-out written
     cases (FR/NL/DE/EN), and the false-alarm rate on everyday posts."""
-    detector = ThreatDetector(threshold=threshold)
+    detector = ThreatDetector(threshold=threshold, require_structure=not no_structure)
 
     def predict(example: Example) -> str:
         return detector.detect(Document.of(example.text, example.lang))[0].label
@@ -127,6 +135,7 @@ def eval_threat(data: str | None, as_json: bool, threshold: float | None) -> Non
             )
     result = {
         "threshold": detector.threshold,
+        "require_structure": detector.require_structure,
         "sets": rows,
         "held_out_by_kind": notes,
         "false_alarms": alarms,

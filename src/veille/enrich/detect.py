@@ -42,7 +42,9 @@ class Detect:
         self.max_chars = cfg.max_chars
         conf = cfg.confidential
         detectors: list[Detector] = [
-            ThreatDetector(threshold=cfg.threat.threshold),
+            ThreatDetector(
+                threshold=cfg.threat.threshold, require_structure=cfg.threat.require_structure
+            ),
             PersonalDataDetector(tuple(cfg.personal_data.kinds), cfg.personal_data.phone_region),
             ConfidentialDetector(
                 markers=[*(conf.markers or DEFAULT_MARKERS), *conf.extra_markers],

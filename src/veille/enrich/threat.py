@@ -524,9 +524,15 @@ class ThreatDetector:
 
     name = "threat"
 
-    def __init__(self, model: ThreatModel | None = None, threshold: float | None = None) -> None:
+    def __init__(
+        self,
+        model: ThreatModel | None = None,
+        threshold: float | None = None,
+        require_structure: bool = True,
+    ) -> None:
         self.model = model or load_model()
         self.threshold = self.model.threshold if threshold is None else threshold
+        self.require_structure = require_structure
 
     def detect(self, doc: Document) -> list[Finding]:
         """The threat verdict on ``doc`` (always exactly one finding).
@@ -538,9 +544,11 @@ class ThreatDetector:
             return [_verdict("none", 0.0, (), f"threat detection does not cover {doc.lang!r}")]
         analysis = analyse(doc.text, doc.lang, doc)
         p = round(self.model.probability(analysis.features), 4)
-        if p >= self.threshold and has_structure(analysis.features):
+        structured = has_structure(analysis.features)
+        if p >= self.threshold and (structured or not self.require_structure):
             structure = [_EXPLAIN[k] for k in _STRUCTURE_ORDER if k in analysis.features]
             why = _merge_reasons(structure[:1] + self.model.reasons(analysis.features, +1))
+            why = why or ["violence cues"]
             spans = analysis.evidence or analysis.cue_spans
             return [_verdict("threat", p, spans, "threat: " + " + ".join(why))]
         if not analysis.cue_spans:
