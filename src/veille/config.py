@@ -319,6 +319,8 @@ class UrgencySettings(Section):
 class DetectSettings(Section):
     """The detectors of the enrich stage (docs/detection.md)."""
 
+    enabled: bool = True
+    """Run the detectors and urgency scoring in ``veille run`` (off: rule matching only)."""
     max_chars: int = Field(default=20_000, ge=100, le=1_000_000)
     """Detectors read at most this many characters of a post."""
     threat: ThreatSettings = Field(default_factory=ThreatSettings)

@@ -2,14 +2,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from veille.config import DetectSettings, ProtectedSettings
 from veille.enrich import Detect, Urgent, analyze
+from veille.enrich.detect import ENRICHERS
 from veille.enrich.protected import ProtectedList
 from veille.match import Matcher
 from veille.model import Author, Enrichment, Finding, Post, RawItem
 from veille.pipeline import Processor
 from veille.rules.rule import Rule
+from veille.wiring import Catalogue, ProcessorSpec
 
 
 def post(text: str, lang: str = "", followers: int | None = None) -> Post:
@@ -80,3 +83,20 @@ def test_detect_and_urgent_run_as_pipeline_enrichers() -> None:
     assert threat.label == "threat"
     assert "rule 'menaces' (high)" in enrichment.urgency.reasons
     assert enrichment.urgency.severity == "high"
+
+
+def test_the_run_command_wiring_builds_both_steps_from_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.toml").write_text(
+        '[[rule]]\nid = "stations"\nseverity = "critical"\nquery = "commissariat"\n', "utf-8"
+    )
+    catalogue = Catalogue.load(["rules"])
+    spec = ProcessorSpec(files=catalogue.files, versions={"stations": 1}, enrichers=ENRICHERS)
+    payload = msgspec.json.encode({"id": "1", "text": "On va cramer le commissariat ce soir"})
+    item = RawItem(source="t", platform="generic", payload=payload, received_at=datetime.now(UTC))
+    [enrichment] = spec()([item]).enrichments
+    assert enrichment.urgency.severity == "critical"
+    assert "rule 'stations' (critical)" in enrichment.urgency.reasons

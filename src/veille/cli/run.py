@@ -18,6 +18,7 @@ from veille.alert.signals import RuleInfo as AlertRuleInfo
 from veille.cli.console import ConversationLine, LiveConsole, RuleInfo
 from veille.config import Settings, load_settings
 from veille.demo import STARTER_RULES, DemoSource
+from veille.enrich.detect import ENRICHERS
 from veille.pipeline import Pipeline
 from veille.rules.files import RuleFileError
 from veille.rules.versions import MemoryVersionRegistry, VersionRegistry
@@ -100,7 +101,11 @@ def start(
 ) -> None:
     """Build the pipeline on ``store`` and run it with the live console."""
     registry = store if isinstance(store, VersionRegistry) else MemoryVersionRegistry()
-    spec = ProcessorSpec(files=catalogue.files, versions=catalogue.versions(registry))
+    spec = ProcessorSpec(
+        files=catalogue.files,
+        versions=catalogue.versions(registry),
+        enrichers=ENRICHERS if settings.detect.enabled else (),
+    )
     pipeline = Pipeline(
         sources,
         store,

@@ -8,10 +8,11 @@ scores urgency from everything found before it, sentiment included.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Final
 
 import msgspec
 
-from veille.config import DetectSettings, UrgencySettings
+from veille.config import DetectSettings, UrgencySettings, load_settings
 from veille.enrich.base import Detector, Document
 from veille.enrich.confidential import (
     DEFAULT_MARKERS,
@@ -25,6 +26,7 @@ from veille.enrich.threat import ThreatDetector, guess_text_language
 from veille.enrich.urgency import score_urgency
 from veille.model import Enrichment, Finding, Match, Post, Severity
 from veille.normalise.fold import Folded
+from veille.rules.files import load
 
 SeverityOf = Callable[[str], Severity | None]
 """Severity of a rule by id (``None`` when unknown); the pipeline asks its current catalogue."""
@@ -137,3 +139,20 @@ def analyze(
         urgent = urgent or _default[1]
     enrichment = detect(post, folded, matches, Enrichment(lang=post.lang))
     return urgent(post, folded, matches, enrichment)
+
+
+ENRICHERS: Final = ("veille.enrich.detect:pipeline_detect", "veille.enrich.detect:pipeline_urgent")
+"""The factories ``veille run`` hands the pipeline (``ProcessorSpec.enrichers``), in order.
+Other enrichment steps (sentiment) go before ``pipeline_urgent``, which scores what all found."""
+
+
+def pipeline_detect() -> Detect:
+    """The detectors as the settings configure them (called once in each worker process)."""
+    return Detect(load_settings().detect)
+
+
+def pipeline_urgent() -> Urgent:
+    """Urgency with the severity of the configured rules (called once in each worker)."""
+    settings = load_settings()
+    severities = {r.id: r.severity for r in load(settings.rules.paths).rules}
+    return Urgent(settings.detect.urgency, severity_of=severities.get)
