@@ -20,7 +20,7 @@ from veille.store.schema import (
     quarantine,
 )
 from veille.store.schema import cursors as cursors_table
-from veille.store.writer import conversation_from_row
+from veille.store.threads import conversation_from_row
 
 MAX_THREAD: Final = 10_000
 """Most posts :func:`thread` returns (a viral thread is cut, newest dropped)."""

@@ -9,8 +9,7 @@ rows (see docs/benchmarks.md); the rest uses Core.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -23,29 +22,18 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from veille import conversations as conv
 from veille.model import Match, Post, Quarantined
+from veille.store.checks import check_post, quarantine_row, refusal
 from veille.store.schema import (
-    conversation_participants,
-    conversations,
     cursors,
     post_versions,
     posts,
     quarantine,
 )
-from veille.store.types import aware, from_micros, time_binder
-
-MAX_PLATFORM: Final = 64
-MAX_ID: Final = 512
-MAX_URL: Final = 8192
-MAX_TEXT: Final = 100_000
-MAX_RAW: Final = 1_000_000
-MAX_LIST: Final = 1000
-MAX_PAYLOAD: Final = 1_000_000
-"""Bounds of what the store accepts; a post over a bound is quarantined with a clear error."""
+from veille.store.sql import CHUNK, Dialect, as_time, by_platform
+from veille.store.threads import ConversationWriter
+from veille.store.types import aware, time_binder
 
 _NO_RULES: Final[frozenset[str]] = frozenset()
-
-CHUNK: Final = 500
-"""Values per ``IN (…)`` lookup."""
 
 _POST_COLUMNS: Final = [
     "id",
@@ -88,18 +76,6 @@ _MATCH_COLUMNS: Final = [
     "backfilled",
     "matched_at",
 ]
-
-_ACTIVITY: Final = sa.case(
-    (posts.c.created_at <= posts.c.stored_at, posts.c.created_at),
-    (posts.c.received_at <= posts.c.stored_at, posts.c.received_at),
-    else_=posts.c.stored_at,
-)
-"""SQL twin of :func:`veille.conversations.activity_time` for stored posts."""
-
-_PARTICIPANT: Final = sa.case(
-    (posts.c.author_id != "", posts.c.author_id), else_=posts.c.author_handle
-)
-"""SQL twin of :func:`veille.conversations.participant`."""
 
 
 class WriteResult(msgspec.Struct, kw_only=True):
@@ -167,7 +143,9 @@ class BatchWriter:
         self.fold = fold
         self.keep_all = keep_all
         self.follow_window = follow_window
-        self.sqlite = self.dialect == "sqlite"
+        self.sql = Dialect(engine)
+        self.threads = ConversationWriter(self.sql)
+        self.sqlite = self.sql.sqlite
         self.bind_time = time_binder(self.dialect)
         mark = "?" if self.sqlite else "%s"
 
@@ -218,11 +196,11 @@ class BatchWriter:
             if error is None:
                 valid.append(index)
             else:
-                refused.append(_refusal(post, error, source, now))
+                refused.append(refusal(post, error, source, now))
         for round_ in _rounds(batch, valid):
             self._write_round(conn, batch, round_, matches, folded, now, result)
         if refused:
-            conn.execute(sa.insert(quarantine), [_quarantine_row(q) for q in refused])
+            conn.execute(sa.insert(quarantine), [quarantine_row(q) for q in refused])
             result.quarantined = len(refused)
         if cursor_updates:
             self._save_cursors(conn, cursor_updates, now)
@@ -248,7 +226,7 @@ class BatchWriter:
         known = {key: row.conv_root for key, row in existing.items()}
         known.update(parents)
         threads = conv.resolve_roots(round_posts, known)
-        self._relink(conn, threads.relinks, now)
+        self.threads.relink(conn, threads.relinks)
 
         match_lists: list[Sequence[Match]] = [
             matches[i] if matches is not None else () for i in indices
@@ -264,11 +242,11 @@ class BatchWriter:
             for post, root, found in zip(round_posts, threads.roots, match_lists, strict=True)
         ]
         touched = {act.conversation for act in activities}
-        flagged = self._load_conversations(conn, touched)
+        flagged = self.threads.load(conn, touched)
         unflagged_matched = {
             act.conversation for act in activities if act.rules and act.conversation not in flagged
         }
-        archive = self._archive_stats(conn, unflagged_matched)
+        archive = self.threads.archive_stats(conn, unflagged_matched)
         outcome = conv.follow(
             activities,
             flagged,
@@ -313,7 +291,7 @@ class BatchWriter:
                     plan.matches.extend(self._match_rows(post_id, 1, found, now))
             result.inserted += len(new_posts)
         result.matches += self._execute(conn, plan)
-        self._save_conversations(conn, outcome)
+        self.threads.save(conn, outcome)
         result.flagged.extend(outcome.flagged)
 
     def _old_texts(
@@ -369,12 +347,12 @@ class BatchWriter:
             )
         added = self._execute(conn, plan)
         touched = {act.conversation for act in activities}
-        flagged = self._load_conversations(conn, touched)
-        archive = self._archive_stats(conn, touched - set(flagged))
+        flagged = self.threads.load(conn, touched)
+        archive = self.threads.archive_stats(conn, touched - set(flagged))
         outcome = conv.follow(
             activities, flagged, archive, now=now, window=self.follow_window, keep_all=True
         )
-        self._save_conversations(conn, outcome)
+        self.threads.save(conn, outcome)
         return added
 
     # -- per-post decisions --------------------------------------------------------------------
@@ -515,41 +493,19 @@ class BatchWriter:
         rows = conn.exec_driver_sql(self.sql_next_ids, (count,)).all()
         return [row[0] for row in rows]
 
-    def _select_in(
-        self, conn: sa.Connection, sql: str, platform: str, values: list[str]
-    ) -> Iterator[tuple[Any, ...]]:
-        """Rows of ``sql`` (ending in ``WHERE platform = … AND <column>``) for each value, with
-        the raw DB-API cursor: the lookups run once per batch over up to thousands of keys."""
-        cursor = conn.connection.cursor()
-        try:
-            for chunk in _chunks(values):
-                if self.sqlite:
-                    marks = ",".join("?" * len(chunk))
-                    cursor.execute(f"{sql} IN ({marks})", (platform, *chunk))
-                else:
-                    cursor.execute(f"{sql} = ANY(%s)", (platform, chunk))
-                yield from cursor.fetchall()
-        finally:
-            cursor.close()
-
-    def _where_platform(self, select: str, column: str) -> str:
-        # Our own constant SQL text; every value is bound.
-        mark = "?" if self.sqlite else "%s"
-        return f"{select} WHERE platform = {mark} AND {column}"
-
     def _lookup_posts(self, conn: sa.Connection, batch: Sequence[Post]) -> dict[conv.Key, _Row]:
         found: dict[conv.Key, _Row] = {}
-        sql = self._where_platform(
+        sql = self.sql.where_platform(
             "SELECT native_id, id, text, edited_at, deleted, version, search_text, conv_root "
             "FROM posts",
             "native_id",
         )
-        for platform, ids in _by_platform((p.platform, p.native_id) for p in batch):
-            for native, *row in self._select_in(conn, sql, platform, ids):
+        for platform, ids in by_platform((p.platform, p.native_id) for p in batch):
+            for native, *row in self.sql.select_in(conn, sql, platform, ids):
                 found[(platform, native)] = _Row(
                     id=row[0],
                     text=row[1],
-                    edited_at=_as_time(row[2]),
+                    edited_at=as_time(row[2]),
                     deleted=bool(row[3]),
                     version=row[4],
                     search_text=row[5],
@@ -558,206 +514,12 @@ class BatchWriter:
         return found
 
     def _lookup_roots(self, conn: sa.Connection, keys: Iterable[conv.Key]) -> dict[conv.Key, str]:
-        sql = self._where_platform("SELECT native_id, conv_root FROM posts", "native_id")
+        sql = self.sql.where_platform("SELECT native_id, conv_root FROM posts", "native_id")
         return {
             (platform, native): root
-            for platform, ids in _by_platform(keys)
-            for native, root in self._select_in(conn, sql, platform, ids)
+            for platform, ids in by_platform(keys)
+            for native, root in self.sql.select_in(conn, sql, platform, ids)
         }
-
-    def _relink(self, conn: sa.Connection, relinks: Mapping[conv.Key, str], now: datetime) -> None:
-        """Move posts and conversations from provisional roots that turned out to be replies."""
-        if not relinks:
-            return
-        sql = self._where_platform("SELECT DISTINCT conv_root FROM posts", "conv_root")
-        waiting = {
-            (platform, root)
-            for platform, roots in _by_platform(relinks)
-            for (root,) in self._select_in(conn, sql, platform, roots)
-        }
-        if not waiting:
-            return
-        conn.execute(
-            sa.update(posts)
-            .where(posts.c.platform == sa.bindparam("p"), posts.c.conv_root == sa.bindparam("old"))
-            .values(conv_root=sa.bindparam("new")),
-            [{"p": p, "old": old, "new": relinks[(p, old)]} for p, old in waiting],
-        )
-        moved = self._load_conversations(conn, waiting)
-        if not moved:
-            return
-        targets = self._load_conversations(conn, {(k[0], relinks[k]) for k in moved})
-        for key, old in moved.items():
-            new_key = (key[0], relinks[key])
-            merged = conv.merge(targets.get(new_key), old, new_key[1])
-            if merged.id is None:
-                merged.id = old.id
-                conn.execute(
-                    sa.update(conversations)
-                    .where(conversations.c.id == old.id)
-                    .values(root=new_key[1])
-                )
-            else:
-                p = conversation_participants.c
-                conn.execute(
-                    self._insert_ignore(conversation_participants).from_select(
-                        ["conversation_id", "author"],
-                        sa.select(sa.literal(merged.id), p.author).where(
-                            p.conversation_id == old.id
-                        ),
-                    )
-                )
-                conn.execute(sa.delete(conversations).where(conversations.c.id == old.id))
-            targets[new_key] = merged
-            self._refresh_from_archive(conn, merged)
-
-    def _load_conversations(
-        self, conn: sa.Connection, keys: Iterable[conv.Key]
-    ) -> dict[conv.Key, conv.Conversation]:
-        """The flagged conversations among ``keys`` (most roots of a batch have none: a raw
-        existence check first, the full rows only for those that exist)."""
-        sql = self._where_platform("SELECT root FROM conversations", "root")
-        present = [
-            (platform, root)
-            for platform, roots in _by_platform(keys)
-            for (root,) in self._select_in(conn, sql, platform, roots)
-        ]
-        found: dict[conv.Key, conv.Conversation] = {}
-        c = conversations.c
-        for platform, roots in _by_platform(present):
-            for chunk in _chunks(roots):
-                query = sa.select(conversations).where(c.platform == platform, c.root.in_(chunk))
-                for r in conn.execute(query):
-                    found[(r.platform, r.root)] = conversation_from_row(r)
-        return found
-
-    def _archive_stats(
-        self, conn: sa.Connection, keys: Iterable[conv.Key]
-    ) -> dict[conv.Key, conv.ArchiveStats]:
-        found: dict[conv.Key, conv.ArchiveStats] = {}
-        c = posts.c
-        for platform, roots in _by_platform(keys):
-            for chunk in _chunks(roots):
-                query = (
-                    sa.select(
-                        c.conv_root,
-                        sa.func.count(),
-                        sa.func.min(_ACTIVITY),
-                        sa.func.max(_ACTIVITY),
-                    )
-                    .where(c.platform == platform, c.conv_root.in_(chunk))
-                    .group_by(c.conv_root)
-                )
-                for root, count, first, last in conn.execute(query):
-                    found[(platform, root)] = conv.ArchiveStats(
-                        post_count=count,
-                        first_activity=_as_time(first),
-                        last_activity=_as_time(last),
-                    )
-        return found
-
-    def _save_conversations(self, conn: sa.Connection, outcome: conv.Outcome) -> None:
-        if not outcome.conversations:
-            return
-        self._store_conversations(conn, list(outcome.conversations.values()))
-        flagged = [outcome.conversations[key] for key in outcome.flagged]
-        self._participants_from_archive(conn, flagged)
-        if outcome.joined:
-            rows = [
-                {"conversation_id": outcome.conversations[key].id, "author": author}
-                for key, author in outcome.joined
-            ]
-            conn.execute(self._insert_ignore(conversation_participants), rows)
-        self._recount(conn, [c.id for c in outcome.conversations.values() if c.id is not None])
-
-    def _store_conversations(self, conn: sa.Connection, items: Sequence[conv.Conversation]) -> None:
-        """Insert new conversations (setting their ids) and update the others, in bulk."""
-
-        def values(c: conv.Conversation) -> dict[str, Any]:
-            return {
-                "b_platform": c.platform,
-                "b_root": c.root,
-                "b_flagged_at": c.flagged_at,
-                "b_follow_until": c.follow_until,
-                "b_rules": sorted(c.rules),
-                "b_post_count": c.post_count,
-                "b_first_activity": c.first_activity,
-                "b_last_activity": c.last_activity,
-            }
-
-        fresh = [c for c in items if c.id is None]
-        if fresh:
-            conn.execute(_INSERT_CONVERSATION, [values(c) for c in fresh])
-            ids = self._conversation_ids(conn, [c.key for c in fresh])
-            for c in fresh:
-                c.id = ids[c.key]
-        known = [c for c in items if c not in fresh]
-        if known:
-            conn.execute(_UPDATE_CONVERSATION, [{"b_id": c.id, **values(c)} for c in known])
-
-    def _conversation_ids(
-        self, conn: sa.Connection, keys: Iterable[conv.Key]
-    ) -> dict[conv.Key, int]:
-        c = conversations.c
-        found: dict[conv.Key, int] = {}
-        for platform, roots in _by_platform(keys):
-            for chunk in _chunks(roots):
-                query = sa.select(c.id, c.root).where(c.platform == platform, c.root.in_(chunk))
-                found.update(((platform, root), row_id) for row_id, root in conn.execute(query))
-        return found
-
-    def _participants_from_archive(
-        self, conn: sa.Connection, items: Sequence[conv.Conversation]
-    ) -> None:
-        """Add the authors of the stored posts of newly flagged (or merged) conversations."""
-        if not items:
-            return
-        c, k = posts.c, conversations.c
-        ids = [item.id for item in items]
-        select = (
-            sa.select(k.id, _PARTICIPANT)
-            .select_from(
-                posts.join(conversations, sa.and_(k.platform == c.platform, k.root == c.conv_root))
-            )
-            .where(k.id.in_(ids), _PARTICIPANT != "")
-            .distinct()
-        )
-        conn.execute(
-            self._insert_ignore(conversation_participants).from_select(
-                ["conversation_id", "author"], select
-            )
-        )
-
-    def _refresh_from_archive(self, conn: sa.Connection, conversation: conv.Conversation) -> None:
-        """Recount a merged conversation from the posts now under its root."""
-        stats = self._archive_stats(conn, [conversation.key]).get(conversation.key)
-        if stats is not None:
-            conversation.post_count = stats.post_count
-            conversation.first_activity = stats.first_activity
-            conversation.last_activity = stats.last_activity
-        self._store_conversations(conn, [conversation])
-        self._participants_from_archive(conn, [conversation])
-        self._recount(conn, [conversation.id])
-
-    def _recount(self, conn: sa.Connection, ids: Sequence[int | None]) -> None:
-        wanted = [i for i in ids if i is not None]
-        p = conversation_participants.c
-        count = (
-            sa.select(sa.func.count())
-            .where(p.conversation_id == conversations.c.id)
-            .scalar_subquery()
-        )
-        for start in range(0, len(wanted), CHUNK):
-            conn.execute(
-                sa.update(conversations)
-                .where(conversations.c.id.in_(wanted[start : start + CHUNK]))
-                .values(participants=count)
-            )
-
-    def _insert_ignore(self, table: sa.Table) -> Any:
-        """``INSERT … ON CONFLICT DO NOTHING`` in the engine's dialect."""
-        insert = sqlite_insert if self.sqlite else pg_insert
-        return insert(table).on_conflict_do_nothing()
 
     def _save_cursors(
         self, conn: sa.Connection, cursor_updates: Mapping[str, str], now: datetime
@@ -783,35 +545,6 @@ _COPY_TO_HISTORY: Final = sa.insert(post_versions).from_select(
         sa.bindparam("replaced_at", type_=post_versions.c.replaced_at.type),
         posts.c.raw,
     ).where(posts.c.id == sa.bindparam("b_id")),
-)
-
-_CONVERSATION_FIELDS: Final = [
-    "platform",
-    "root",
-    "flagged_at",
-    "follow_until",
-    "rules",
-    "post_count",
-    "first_activity",
-    "last_activity",
-]
-
-_INSERT_CONVERSATION: Final = sa.insert(conversations).values(
-    {
-        name: sa.bindparam(f"b_{name}", type_=conversations.c[name].type)
-        for name in _CONVERSATION_FIELDS
-    }
-)
-
-_UPDATE_CONVERSATION: Final = (
-    sa.update(conversations)
-    .where(conversations.c.id == sa.bindparam("b_id"))
-    .values(
-        {
-            name: sa.bindparam(f"b_{name}", type_=conversations.c[name].type)
-            for name in _CONVERSATION_FIELDS
-        }
-    )
 )
 
 _APPLY_EDIT: Final = (
@@ -842,170 +575,6 @@ _MARK_DELETED: Final = (
 )
 
 
-def conversation_from_row(r: Any) -> conv.Conversation:
-    """A :class:`veille.conversations.Conversation` from a ``conversations`` row."""
-    return conv.Conversation(
-        platform=r.platform,
-        root=r.root,
-        flagged_at=r.flagged_at,
-        follow_until=r.follow_until,
-        rules=frozenset(r.rules),
-        post_count=r.post_count,
-        participants=r.participants,
-        first_activity=r.first_activity,
-        last_activity=r.last_activity,
-        id=r.id,
-    )
-
-
-def check_post(post: Post) -> str | None:
-    """Why the store refuses ``post`` (a bound exceeded, text it cannot keep), or ``None``."""
-    author = post.author
-    if (
-        0 < len(post.platform) <= MAX_PLATFORM
-        and 0 < len(post.native_id) <= MAX_ID
-        and len(post.text) <= MAX_TEXT
-        and len(post.raw) <= MAX_RAW
-        and len(post.url) <= MAX_URL
-        and len(author.id) <= MAX_ID
-        and len(author.handle) <= MAX_ID
-        and len(author.display_name) <= MAX_ID
-        and len(post.lang) <= 16
-        and len(post.lang_hint) <= 16
-        and len(post.reply_to or "") <= MAX_ID
-        and len(post.root_id or "") <= MAX_ID
-        and len(post.quote_of or "") <= MAX_ID
-        and len(post.repost_of or "") <= MAX_ID
-        and len(post.hashtags) <= MAX_LIST
-        and len(post.mentions) <= MAX_LIST
-        and len(post.links) <= MAX_LIST
-        and (author.followers is None or 0 <= author.followers < 2**63)
-    ):
-        # The common case: every field within bounds; one pass over all the text decides.
-        joined = "".join(
-            (
-                post.platform,
-                post.native_id,
-                post.text,
-                post.raw,
-                post.url,
-                author.id,
-                author.handle,
-                author.display_name,
-                post.lang,
-                post.lang_hint,
-                post.reply_to or "",
-                post.root_id or "",
-                post.quote_of or "",
-                post.repost_of or "",
-                *post.hashtags,
-                *post.mentions,
-                *post.links,
-            )
-        )
-        items = (*post.hashtags, *post.mentions, *post.links)
-        if (
-            "\x00" not in joined
-            and (joined.isascii() or _text_error(joined) is None)
-            and all(len(item) <= MAX_URL for item in items)
-        ):
-            return None
-    return _explain(post)
-
-
-def _explain(post: Post) -> str | None:
-    """The first problem of a post that failed the fast check, in words."""
-    if not post.platform or len(post.platform) > MAX_PLATFORM:
-        return f"platform must have 1 to {MAX_PLATFORM} characters"
-    if not post.native_id:
-        return "native_id is empty"
-    for name, value, limit in (
-        ("native_id", post.native_id, MAX_ID),
-        ("reply_to", post.reply_to, MAX_ID),
-        ("root_id", post.root_id, MAX_ID),
-        ("quote_of", post.quote_of, MAX_ID),
-        ("repost_of", post.repost_of, MAX_ID),
-        ("author.id", post.author.id, MAX_ID),
-        ("author.handle", post.author.handle, MAX_ID),
-        ("author.display_name", post.author.display_name, MAX_ID),
-        ("url", post.url, MAX_URL),
-        ("lang", post.lang, 16),
-        ("lang_hint", post.lang_hint, 16),
-        ("text", post.text, MAX_TEXT),
-        ("raw", post.raw, MAX_RAW),
-    ):
-        if value is None:
-            continue
-        if len(value) > limit:
-            return f"{name} is {len(value)} characters long (limit {limit})"
-        error = _text_error(value)
-        if error:
-            return f"{name} {error}"
-    lists = (("hashtags", post.hashtags), ("mentions", post.mentions), ("links", post.links))
-    for name, items in lists:
-        if len(items) > MAX_LIST:
-            return f"{name} has {len(items)} entries (limit {MAX_LIST})"
-        for item in items:
-            if len(item) > MAX_URL:
-                return f"{name} entry is {len(item)} characters long (limit {MAX_URL})"
-            error = _text_error(item)
-            if error:
-                return f"{name} entry {error}"
-    followers = post.author.followers
-    if followers is not None and not 0 <= followers < 2**63:
-        return f"author.followers {followers} is out of range"
-    return None
-
-
-def _text_error(value: str) -> str | None:
-    if "\x00" in value:
-        return "contains a NUL character (PostgreSQL cannot store it)"
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            return f"is not valid Unicode at character {exc.start} (lone surrogate)"
-    return None
-
-
-def _refusal(post: Post, error: str, source: str, now: datetime) -> Quarantined:
-    payload = post.raw.encode("utf-8", "backslashreplace") if post.raw else b""
-    if not payload:
-        # ensure_ascii escapes lone surrogates, so even a refused text survives as JSON.
-        payload = json.dumps(msgspec.to_builtins(post), ensure_ascii=True).encode()
-    return Quarantined(
-        source=source,
-        stage="store",
-        error=f"post {post.platform[:MAX_PLATFORM]}:{post.native_id[:MAX_ID]!r}: {error}",
-        payload=payload,
-        at=now,
-        platform=post.platform[:MAX_PLATFORM],
-    )
-
-
-def _quarantine_row(q: Quarantined) -> dict[str, Any]:
-    payload = q.payload
-    error = q.error
-    if len(payload) > MAX_PAYLOAD:
-        error = f"{error} [payload cut from {len(payload)} to {MAX_PAYLOAD} bytes]"
-        payload = payload[:MAX_PAYLOAD]
-    return {
-        "source": _clean(q.source),
-        "stage": q.stage,
-        "platform": _clean(q.platform),
-        "error": _clean(error),
-        "payload": payload,
-        "at": q.at,
-    }
-
-
-def _clean(value: str) -> str:
-    """Text that both engines can store: NULs and lone surrogates made visible, not fatal."""
-    if _text_error(value) is None:
-        return value
-    return value.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def _rounds(batch: Sequence[Post], valid: list[int]) -> list[list[int]]:
     """Split a batch so that each round holds a post key at most once (k-th copies in round k)."""
     seen: dict[tuple[str, str], int] = {}
@@ -1020,18 +589,6 @@ def _rounds(batch: Sequence[Post], valid: list[int]) -> list[list[int]]:
     return rounds
 
 
-def _by_platform(keys: Iterable[conv.Key]) -> list[tuple[str, list[str]]]:
-    grouped: dict[str, set[str]] = {}
-    for platform, native in keys:
-        grouped.setdefault(platform, set()).add(native)
-    return [(platform, sorted(ids)) for platform, ids in grouped.items()]
-
-
-def _chunks(values: list[str]) -> Iterable[list[str]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
-
-
 def _json_list(items: Sequence[str]) -> str:
     return orjson.dumps(list(items)).decode() if items else "[]"
 
@@ -1043,9 +600,3 @@ def _older(incoming: datetime | None, stored: datetime | None) -> bool:
     if stored is None:
         return False
     return aware(incoming) <= aware(stored)
-
-
-def _as_time(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return from_micros(int(value))

@@ -1,0 +1,77 @@
+"""Dialect helpers shared by the store's writers: bulk key lookups and portable upserts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from veille.store.types import from_micros
+
+Key = tuple[str, str]
+
+CHUNK: Final = 500
+"""Values per ``IN (…)`` lookup."""
+
+
+class Dialect:
+    """What differs between SQLite and PostgreSQL in the raw statements we write."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.name = engine.dialect.name
+        self.sqlite = self.name == "sqlite"
+        self.mark = "?" if self.sqlite else "%s"
+
+    def select_in(
+        self, conn: sa.Connection, sql: str, platform: str, values: list[str]
+    ) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``sql`` (ending in ``WHERE platform = … AND <column>``) for each value, with
+        the raw DB-API cursor: the lookups run once per batch over up to thousands of keys."""
+        cursor = conn.connection.cursor()
+        try:
+            for chunk in chunks(values):
+                if self.sqlite:
+                    marks = ",".join("?" * len(chunk))
+                    cursor.execute(f"{sql} IN ({marks})", (platform, *chunk))
+                else:
+                    cursor.execute(f"{sql} = ANY(%s)", (platform, chunk))
+                yield from cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def _where_platform(self, select: str, column: str) -> str:
+        # Our own constant SQL text; every value is bound.
+        mark = "?" if self.sqlite else "%s"
+        return f"{select} WHERE platform = {mark} AND {column}"
+
+    def insert_ignore(self, table: sa.Table) -> Any:
+        """``INSERT … ON CONFLICT DO NOTHING`` in the engine's dialect."""
+        insert = sqlite_insert if self.sqlite else pg_insert
+        return insert(table).on_conflict_do_nothing()
+
+    def where_platform(self, select: str, column: str) -> str:
+        """``select`` restricted to one platform and (by :meth:`select_in`) a set of values."""
+        # Our own constant SQL text; every value is bound.
+        return f"{select} WHERE platform = {self.mark} AND {column}"
+
+
+def by_platform(keys: Iterable[Key]) -> list[tuple[str, list[str]]]:
+    grouped: dict[str, set[str]] = {}
+    for platform, native in keys:
+        grouped.setdefault(platform, set()).add(native)
+    return [(platform, sorted(ids)) for platform, ids in grouped.items()]
+
+
+def chunks(values: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+def as_time(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return from_micros(int(value))

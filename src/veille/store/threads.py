@@ -1,0 +1,268 @@
+"""Persistence of conversations inside the write transaction: load the state the pure logic
+of :mod:`veille.conversations` needs, and store its outcome (flags, counts, participants,
+relinked threads)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from veille import conversations as conv
+from veille.store.schema import conversation_participants, conversations, posts
+from veille.store.sql import CHUNK, Dialect, as_time, by_platform, chunks
+
+_ACTIVITY: Final = sa.case(
+    (posts.c.created_at <= posts.c.stored_at, posts.c.created_at),
+    (posts.c.received_at <= posts.c.stored_at, posts.c.received_at),
+    else_=posts.c.stored_at,
+)
+"""SQL twin of :func:`veille.conversations.activity_time` for stored posts."""
+
+_PARTICIPANT: Final = sa.case(
+    (posts.c.author_id != "", posts.c.author_id), else_=posts.c.author_handle
+)
+"""SQL twin of :func:`veille.conversations.participant`."""
+
+
+_CONVERSATION_FIELDS: Final = [
+    "platform",
+    "root",
+    "flagged_at",
+    "follow_until",
+    "rules",
+    "post_count",
+    "first_activity",
+    "last_activity",
+]
+
+_INSERT_CONVERSATION: Final = sa.insert(conversations).values(
+    {
+        name: sa.bindparam(f"b_{name}", type_=conversations.c[name].type)
+        for name in _CONVERSATION_FIELDS
+    }
+)
+
+_UPDATE_CONVERSATION: Final = (
+    sa.update(conversations)
+    .where(conversations.c.id == sa.bindparam("b_id"))
+    .values(
+        {
+            name: sa.bindparam(f"b_{name}", type_=conversations.c[name].type)
+            for name in _CONVERSATION_FIELDS
+        }
+    )
+)
+
+
+def conversation_from_row(r: Any) -> conv.Conversation:
+    """A :class:`veille.conversations.Conversation` from a ``conversations`` row."""
+    return conv.Conversation(
+        platform=r.platform,
+        root=r.root,
+        flagged_at=r.flagged_at,
+        follow_until=r.follow_until,
+        rules=frozenset(r.rules),
+        post_count=r.post_count,
+        participants=r.participants,
+        first_activity=r.first_activity,
+        last_activity=r.last_activity,
+        id=r.id,
+    )
+
+
+class ConversationWriter:
+    """Reads and writes the ``conversations`` tables for the batch writer."""
+
+    def __init__(self, sql: Dialect) -> None:
+        self.sql = sql
+
+    def relink(self, conn: sa.Connection, relinks: Mapping[conv.Key, str]) -> None:
+        """Move posts and conversations from provisional roots that turned out to be replies."""
+        if not relinks:
+            return
+        sql = self.sql.where_platform("SELECT DISTINCT conv_root FROM posts", "conv_root")
+        waiting = {
+            (platform, root)
+            for platform, roots in by_platform(relinks)
+            for (root,) in self.sql.select_in(conn, sql, platform, roots)
+        }
+        if not waiting:
+            return
+        conn.execute(
+            sa.update(posts)
+            .where(posts.c.platform == sa.bindparam("p"), posts.c.conv_root == sa.bindparam("old"))
+            .values(conv_root=sa.bindparam("new")),
+            [{"p": p, "old": old, "new": relinks[(p, old)]} for p, old in waiting],
+        )
+        moved = self.load(conn, waiting)
+        if not moved:
+            return
+        targets = self.load(conn, {(k[0], relinks[k]) for k in moved})
+        for key, old in moved.items():
+            new_key = (key[0], relinks[key])
+            merged = conv.merge(targets.get(new_key), old, new_key[1])
+            if merged.id is None:
+                merged.id = old.id
+                conn.execute(
+                    sa.update(conversations)
+                    .where(conversations.c.id == old.id)
+                    .values(root=new_key[1])
+                )
+            else:
+                p = conversation_participants.c
+                conn.execute(
+                    self.sql.insert_ignore(conversation_participants).from_select(
+                        ["conversation_id", "author"],
+                        sa.select(sa.literal(merged.id), p.author).where(
+                            p.conversation_id == old.id
+                        ),
+                    )
+                )
+                conn.execute(sa.delete(conversations).where(conversations.c.id == old.id))
+            targets[new_key] = merged
+            self._refresh_from_archive(conn, merged)
+
+    def load(
+        self, conn: sa.Connection, keys: Iterable[conv.Key]
+    ) -> dict[conv.Key, conv.Conversation]:
+        """The flagged conversations among ``keys`` (most roots of a batch have none: a raw
+        existence check first, the full rows only for those that exist)."""
+        sql = self.sql.where_platform("SELECT root FROM conversations", "root")
+        present = [
+            (platform, root)
+            for platform, roots in by_platform(keys)
+            for (root,) in self.sql.select_in(conn, sql, platform, roots)
+        ]
+        found: dict[conv.Key, conv.Conversation] = {}
+        c = conversations.c
+        for platform, roots in by_platform(present):
+            for chunk in chunks(roots):
+                query = sa.select(conversations).where(c.platform == platform, c.root.in_(chunk))
+                for r in conn.execute(query):
+                    found[(r.platform, r.root)] = conversation_from_row(r)
+        return found
+
+    def archive_stats(
+        self, conn: sa.Connection, keys: Iterable[conv.Key]
+    ) -> dict[conv.Key, conv.ArchiveStats]:
+        found: dict[conv.Key, conv.ArchiveStats] = {}
+        c = posts.c
+        for platform, roots in by_platform(keys):
+            for chunk in chunks(roots):
+                query = (
+                    sa.select(
+                        c.conv_root,
+                        sa.func.count(),
+                        sa.func.min(_ACTIVITY),
+                        sa.func.max(_ACTIVITY),
+                    )
+                    .where(c.platform == platform, c.conv_root.in_(chunk))
+                    .group_by(c.conv_root)
+                )
+                for root, count, first, last in conn.execute(query):
+                    found[(platform, root)] = conv.ArchiveStats(
+                        post_count=count,
+                        first_activity=as_time(first),
+                        last_activity=as_time(last),
+                    )
+        return found
+
+    def save(self, conn: sa.Connection, outcome: conv.Outcome) -> None:
+        if not outcome.conversations:
+            return
+        self._store_conversations(conn, list(outcome.conversations.values()))
+        flagged = [outcome.conversations[key] for key in outcome.flagged]
+        self._participants_from_archive(conn, flagged)
+        if outcome.joined:
+            rows = [
+                {"conversation_id": outcome.conversations[key].id, "author": author}
+                for key, author in outcome.joined
+            ]
+            conn.execute(self.sql.insert_ignore(conversation_participants), rows)
+        self._recount(conn, [c.id for c in outcome.conversations.values() if c.id is not None])
+
+    def _store_conversations(self, conn: sa.Connection, items: Sequence[conv.Conversation]) -> None:
+        """Insert new conversations (setting their ids) and update the others, in bulk."""
+
+        def values(c: conv.Conversation) -> dict[str, Any]:
+            return {
+                "b_platform": c.platform,
+                "b_root": c.root,
+                "b_flagged_at": c.flagged_at,
+                "b_follow_until": c.follow_until,
+                "b_rules": sorted(c.rules),
+                "b_post_count": c.post_count,
+                "b_first_activity": c.first_activity,
+                "b_last_activity": c.last_activity,
+            }
+
+        fresh = [c for c in items if c.id is None]
+        known = [c for c in items if c.id is not None]
+        if fresh:
+            conn.execute(_INSERT_CONVERSATION, [values(c) for c in fresh])
+            ids = self._conversation_ids(conn, [c.key for c in fresh])
+            for c in fresh:
+                c.id = ids[c.key]
+        if known:
+            conn.execute(_UPDATE_CONVERSATION, [{"b_id": c.id, **values(c)} for c in known])
+
+    def _conversation_ids(
+        self, conn: sa.Connection, keys: Iterable[conv.Key]
+    ) -> dict[conv.Key, int]:
+        c = conversations.c
+        found: dict[conv.Key, int] = {}
+        for platform, roots in by_platform(keys):
+            for chunk in chunks(roots):
+                query = sa.select(c.id, c.root).where(c.platform == platform, c.root.in_(chunk))
+                found.update(((platform, root), row_id) for row_id, root in conn.execute(query))
+        return found
+
+    def _participants_from_archive(
+        self, conn: sa.Connection, items: Sequence[conv.Conversation]
+    ) -> None:
+        """Add the authors of the stored posts of newly flagged (or merged) conversations."""
+        if not items:
+            return
+        c, k = posts.c, conversations.c
+        ids = [item.id for item in items]
+        select = (
+            sa.select(k.id, _PARTICIPANT)
+            .select_from(
+                posts.join(conversations, sa.and_(k.platform == c.platform, k.root == c.conv_root))
+            )
+            .where(k.id.in_(ids), _PARTICIPANT != "")
+            .distinct()
+        )
+        conn.execute(
+            self.sql.insert_ignore(conversation_participants).from_select(
+                ["conversation_id", "author"], select
+            )
+        )
+
+    def _refresh_from_archive(self, conn: sa.Connection, conversation: conv.Conversation) -> None:
+        """Recount a merged conversation from the posts now under its root."""
+        stats = self.archive_stats(conn, [conversation.key]).get(conversation.key)
+        if stats is not None:
+            conversation.post_count = stats.post_count
+            conversation.first_activity = stats.first_activity
+            conversation.last_activity = stats.last_activity
+        self._store_conversations(conn, [conversation])
+        self._participants_from_archive(conn, [conversation])
+        self._recount(conn, [conversation.id])
+
+    def _recount(self, conn: sa.Connection, ids: Sequence[int | None]) -> None:
+        wanted = [i for i in ids if i is not None]
+        p = conversation_participants.c
+        count = (
+            sa.select(sa.func.count())
+            .where(p.conversation_id == conversations.c.id)
+            .scalar_subquery()
+        )
+        for start in range(0, len(wanted), CHUNK):
+            conn.execute(
+                sa.update(conversations)
+                .where(conversations.c.id.in_(wanted[start : start + CHUNK]))
+                .values(participants=count)
+            )
