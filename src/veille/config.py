@@ -219,6 +219,71 @@ class AlertsSettings(AlertTiming):
         if missing:
             raise ValueError("unknown receiver " + "; ".join(missing))
         return self
+class OidcSettings(Section):
+    """Log in through an OpenID Connect provider (Keycloak, Entra ID, …): docs/dashboard.md."""
+
+    issuer: str
+    """The provider's issuer URL; its ``/.well-known/openid-configuration`` is read at start."""
+    client_id: str
+    client_secret: str = ""
+    """Prefer the environment: ``VEILLE_WEB__OIDC__CLIENT_SECRET``."""
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
+    username_claim: str = "preferred_username"
+    roles_claim: str = ""
+    """A claim listing groups or roles; mapped to veille roles by ``role_map``."""
+    role_map: dict[str, Literal["admin", "analyst", "viewer"]] = Field(default_factory=dict)
+    create_users: bool = False
+    """Create an account at first login (with the mapped role, else ``viewer``); otherwise an
+    administrator must create it first (``veille users add NAME --oidc``)."""
+    label: str = "Single sign-on"
+
+
+class WebSettings(Section):
+    """The dashboard and JSON API (``veille web``): docs/dashboard.md, docs/api.md."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65_535)
+    base_url: str = ""
+    """Public URL of the dashboard, e.g. ``https://veille.example.be``. When it is https (or the
+    request came over TLS), cookies are marked Secure and HSTS is sent."""
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    idle_minutes: float = Field(default=60.0, gt=0, le=24 * 60)
+    login_attempts: int = Field(default=5, ge=1, le=100)
+    """Failed passwords in a row before an account locks for ``lockout_minutes``."""
+    lockout_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    login_rate_per_minute: int = Field(default=10, ge=1, le=10_000)
+    """Login attempts one client address may make per minute."""
+    pseudonym_key: str = ""
+    """Key of the HMAC that pseudonymises authors for watch lists asking for it. Prefer the
+    environment: ``VEILLE_WEB__PSEUDONYM_KEY``; without a key, pseudonymised lists show no
+    author at all."""
+    default_language: Literal["fr", "nl", "en"] = "en"
+    export_max_rows: int = Field(default=10_000, ge=1, le=1_000_000)
+    dry_run_max_posts: int = Field(default=200_000, ge=1, le=10_000_000)
+    """Most archived posts one rule dry-run reads."""
+    mount_ingest: bool = True
+    """Serve ``POST /ingest`` from the dashboard's server when ``[ingest]`` is enabled."""
+    oidc: OidcSettings | None = None
+
+
+class PlatformRetention(Section):
+    """Keep periods of one platform; a value left out is taken from ``[retention]``."""
+
+    unmatched_days: float | None = Field(default=None, ge=0)
+    matched_days: float | None = Field(default=None, ge=0)
+
+
+class RetentionSettings(Section):
+    """How long posts are kept (``veille retention run``, and hourly inside ``veille web``).
+
+    *Matched* posts matched a rule or belong to a flagged conversation; the others are
+    *unmatched*. ``0`` keeps them for ever; ``platforms`` overrides per platform."""
+
+    unmatched_days: float = Field(default=7.0, ge=0)
+    matched_days: float = Field(default=365.0, ge=0)
+    platforms: dict[str, PlatformRetention] = Field(default_factory=dict)
+    interval_hours: float = Field(default=1.0, ge=0, le=24 * 7)
+    """How often ``veille web`` runs the retention job; ``0``: only ``veille retention run``."""
 
 
 class ThreatSettings(Section):
@@ -344,6 +409,8 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     detect: DetectSettings = Field(default_factory=DetectSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @classmethod
     def settings_customise_sources(

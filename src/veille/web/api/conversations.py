@@ -1,0 +1,108 @@
+"""Posts and conversations: read one post, list flagged conversations, read a thread.
+
+Every read of a post or a conversation is written to the audit log (personal data was seen).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from veille.store.reads import MAX_THREAD
+from veille.web.api.common import Cursor, Limit, WebDep, decode_cursor, filtered_page
+from veille.web.auth import Principal, Require
+from veille.web.authz import Permission
+from veille.web.context import Web
+from veille.web.errors import ApiError
+from veille.web.schemas import (
+    ConversationDetail,
+    ConversationOut,
+    Page,
+    PostOut,
+    conversation_view,
+    post_view,
+    thread_view,
+)
+
+router = APIRouter(tags=["posts and conversations"])
+Viewer = Annotated[Principal, Depends(Require(Permission.VIEW))]
+
+
+def visible_post(web: Web, who: Principal, post_id: int) -> PostOut:
+    """A post the caller may see (404 otherwise: we do not confirm what exists)."""
+    stored = web.store.post_by_id(post_id)
+    tags = web.rulebook.tags()
+    if stored is None:
+        raise ApiError(404, f"no post {post_id}")
+    if not who.scope.everything:
+        conv = web.store.conversation((stored.post.platform, stored.conversation_root))
+        rules = {m.match.rule for m in stored.matches} | (set(conv.rules) if conv else set())
+        if not who.scope.sees_any(rules, tags):
+            raise ApiError(404, f"no post {post_id}")
+    return post_view(stored, who.scope, tags, web.pseudonymise)
+
+
+@router.get("/posts/{post_id}", response_model=PostOut)
+def get_post(post_id: int, web: WebDep, who: Viewer) -> PostOut:
+    """One stored post with the matches of the rules you may see."""
+    post = visible_post(web, who, post_id)
+    web.record(who, "post.view", f"post {post_id}")
+    return post
+
+
+def conversation_detail(web: Web, who: Principal, ref: str) -> ConversationDetail:
+    try:
+        conv = web.store.conversation(ref)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    tags = web.rulebook.tags()
+    if conv is None or not who.scope.sees_any(conv.rules, tags):
+        raise ApiError(404, f"no conversation {ref}")
+    nodes = web.store.thread(conv.platform, conv.root)
+    count = _count(nodes)
+    return ConversationDetail(
+        conversation=conversation_view(conv, who.scope, tags),
+        thread=thread_view(nodes, who.scope, tags, web.pseudonymise),
+        truncated=count >= MAX_THREAD,
+    )
+
+
+def _count(nodes: list) -> int:  # type: ignore[type-arg]
+    total, stack = 0, list(nodes)
+    while stack:
+        node = stack.pop()
+        total += 1
+        stack.extend(node.replies)
+    return total
+
+
+@router.get("/conversations", response_model=Page[ConversationOut])
+def list_conversations(
+    web: WebDep,
+    who: Viewer,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    following: Annotated[bool, Query(description="Only conversations still followed")] = False,
+) -> Page[ConversationOut]:
+    """Flagged conversations you may see, most recently active first."""
+    tags = web.rulebook.tags()
+    items, nxt = filtered_page(
+        lambda n: web.store.conversations(limit=n, following=following),
+        lambda c: who.scope.sees_any(c.rules, tags),
+        decode_cursor(cursor),
+        limit,
+    )
+    return Page(items=[conversation_view(c, who.scope, tags) for c in items], next=nxt)
+
+
+@router.get("/conversations/{ref}", response_model=ConversationDetail)
+def get_conversation(
+    ref: Annotated[str, "conversation id or platform:root"], web: WebDep, who: Viewer
+) -> ConversationDetail:
+    """A flagged conversation and its thread as a tree (matched words as spans)."""
+    if len(ref) > 1100:
+        raise ApiError(400, "conversation reference is too long")
+    detail = conversation_detail(web, who, ref)
+    web.record(who, "conversation.view", detail.conversation.key)
+    return detail

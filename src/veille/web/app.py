@@ -1,0 +1,124 @@
+"""The web application: JSON API under ``/api`` (OpenAPI at ``/api/docs``) and the dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from importlib.resources import files
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from veille import __version__
+from veille.clock import Clock, utcnow
+from veille.config import Settings
+from veille.store import Store
+from veille.web import errors
+from veille.web.api import admin as api_admin
+from veille.web.api import conversations as api_conversations
+from veille.web.api import rules as api_rules
+from veille.web.auth import Public
+from veille.web.context import Web
+from veille.web.pages import auth as pages_auth
+from veille.web.pages import workspace as pages_workspace
+from veille.web.pages.render import render
+from veille.web.rulebook import Rulebook
+from veille.web.schemas import ErrorOut
+from veille.web.security import SecurityHeaders
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": description}
+    for code, description in (
+        (400, "Bad request"),
+        (401, "Not authenticated"),
+        (403, "Not allowed (role, or CSRF)"),
+        (404, "Not found, or not visible to you"),
+        (409, "Conflict"),
+        (422, "Invalid request"),
+    )
+}
+
+API_DESCRIPTION = """\
+The JSON API of veille: everything the dashboard shows and does.
+
+Authenticate with an API token (`Authorization: Bearer vt_…`, created on your account page or
+with `veille users token`) or, from the dashboard, with the session cookie plus the
+`X-CSRF-Token` header on writes. Every error is `{"error": {"code", "message", "detail"?}}`.
+Lists are paged: pass the `next` of a page as `cursor` (or `before` for the audit log).
+"""
+
+Extension = Callable[[FastAPI, Web, APIRouter, APIRouter], None]
+"""Adds routes for an optional part: ``(app, web, api_router, pages_router)``."""
+
+
+def create_app(
+    settings: Settings,
+    store: Store,
+    *,
+    clock: Clock = utcnow,
+    rulebook: Rulebook | None = None,
+    extensions: Sequence[Extension] = (),
+    ingest: APIRouter | None = None,
+) -> FastAPI:
+    """Build the application over an open store.
+
+    ``ingest`` is the HTTP ingest source's router (``POST /ingest``), mounted as is: it keeps
+    its own bearer token.
+    """
+    app = FastAPI(
+        title="veille",
+        version=__version__,
+        description=API_DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    web = Web(
+        settings=settings,
+        store=store,
+        rulebook=rulebook or Rulebook(settings.rules.paths, store.versions),
+        clock=clock,
+    )
+    app.state.web = web
+    errors.install(app)
+    app.add_middleware(SecurityHeaders, force_hsts=settings.web.base_url.startswith("https:"))
+
+    api = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
+    api.include_router(api_admin.router)
+    api.include_router(api_conversations.router)
+    api.include_router(api_rules.router)
+    pages = APIRouter(include_in_schema=False)
+    pages.include_router(pages_auth.router)
+    pages.include_router(pages_workspace.router)
+    for extend in extensions:
+        extend(app, web, api, pages)
+    _public_routes(app, pages)
+    app.include_router(api)
+    app.include_router(pages)
+    if ingest is not None:
+        app.include_router(ingest)
+    static = files("veille.web").joinpath("static")
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    return app
+
+
+def _public_routes(app: FastAPI, pages: APIRouter) -> None:
+    @pages.get("/", dependencies=[Depends(Public())])
+    async def home(request: Request) -> Response:
+        return RedirectResponse("/inbox" if _has(app, "/inbox") else "/conversations", 303)
+
+    @pages.get("/healthz", dependencies=[Depends(Public())])
+    async def health() -> Response:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    @pages.get("/api/docs", dependencies=[Depends(Public())])
+    async def api_docs(request: Request) -> Response:
+        return render(request, "api_docs.html", title="API")
+
+    del home, health, api_docs
+
+
+def _has(app: FastAPI, path: str) -> bool:
+    return any(getattr(r, "path", None) == path for r in app.routes)
+

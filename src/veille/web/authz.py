@@ -1,0 +1,53 @@
+"""Who may do what: roles, permissions, and the dependency every route declares.
+
+Deny by default: a route without a :class:`Require` dependency is refused by the test that
+walks every route (tests/web/test_authz.py), and a role has only the permissions listed here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+from veille.store.accounts import Role
+
+
+class Permission(StrEnum):
+    VIEW = "view"
+    """Read alerts, conversations, posts, rules, trends and source health."""
+    SEARCH = "search"
+    """Search the whole archive with the rule language."""
+    EXPORT = "export"
+    """Export search results as CSV (with a justification, audited)."""
+    TRIAGE = "triage"
+    """Acknowledge, assign, resolve and annotate alerts; create and expire silences."""
+    RULES_TEST = "rules.test"
+    """Validate a rule and dry-run it on the archive."""
+    RULES_EDIT = "rules.edit"
+    """Create and edit rules (written to the rule files, audited)."""
+    ADMIN = "admin"
+    """Users, teams, watch lists, the audit log and the retention job."""
+    SELF = "self"
+    """One's own profile and API tokens."""
+
+
+ROLE_PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
+    "viewer": frozenset({Permission.VIEW, Permission.SELF}),
+    "analyst": frozenset(
+        {
+            Permission.VIEW,
+            Permission.SELF,
+            Permission.SEARCH,
+            Permission.EXPORT,
+            Permission.TRIAGE,
+            Permission.RULES_TEST,
+            Permission.RULES_EDIT,
+        }
+    ),
+    "admin": frozenset(Permission),
+}
+
+
+def allowed(role: str, permission: Permission) -> bool:
+    """Whether ``role`` holds ``permission`` (an unknown role holds nothing)."""
+    return permission in ROLE_PERMISSIONS.get(role, frozenset())  # type: ignore[call-overload]
