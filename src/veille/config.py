@@ -219,6 +219,8 @@ class AlertsSettings(AlertTiming):
         if missing:
             raise ValueError("unknown receiver " + "; ".join(missing))
         return self
+
+
 class OidcSettings(Section):
     """Log in through an OpenID Connect provider (Keycloak, Entra ID, …): docs/dashboard.md."""
 

@@ -264,4 +264,3 @@ class AuditLog:
                 f"{prev_id}",
             )
         return Verification(True, count, prev_id, prev)
-

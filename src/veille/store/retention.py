@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import sqlalchemy as sa
 from sqlalchemy import Column, Integer, Table, Text
 
 from veille.clock import Clock, utcnow
+from veille.store.alerts import alerts
 from veille.store.audit import AuditLog
 from veille.store.engine import WRITE
 from veille.store.schema import (
@@ -30,6 +31,9 @@ from veille.store.schema import (
     quarantine,
 )
 from veille.store.types import JSONText, Timestamp
+
+if TYPE_CHECKING:
+    from veille.config import RetentionSettings
 
 CHUNK: Final = 1000
 
@@ -67,6 +71,25 @@ class Policy:
     def keep(self, platform: str) -> Keep:
         return self.platforms.get(platform, self.default)
 
+    @classmethod
+    def from_settings(cls, section: RetentionSettings) -> Policy:
+        """The policy of the ``[retention]`` section (``0`` days: keep for ever)."""
+
+        def period(days: float) -> timedelta | None:
+            return timedelta(days=days) if days > 0 else None
+
+        default = Keep(period(section.unmatched_days), period(section.matched_days))
+        platforms = {
+            name: Keep(
+                period(
+                    p.unmatched_days if p.unmatched_days is not None else section.unmatched_days
+                ),
+                period(p.matched_days if p.matched_days is not None else section.matched_days),
+            )
+            for name, p in section.platforms.items()
+        }
+        return cls(default, platforms)
+
 
 @dataclass(slots=True)
 class Purged:
@@ -90,15 +113,13 @@ def _matched(platform_col: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
 
 
 def _delete_alerts(conn: sa.Connection, keys: list[tuple[str, str]]) -> int:
-    """Alerts raised about deleted posts go with them (when the alert tables exist)."""
-    table = metadata.tables.get("alerts")
-    if table is None or not keys:
-        return 0
+    """Alerts raised about deleted posts go with them (their groups' memberships, outbox rows
+    and events follow by foreign-key cascade)."""
     deleted = 0
     for platform in {p for p, _ in keys}:
         ids = [n for p, n in keys if p == platform]
         done = conn.execute(
-            table.delete().where(table.c.platform == platform, table.c.native_id.in_(ids))
+            alerts.delete().where(alerts.c.platform == platform, alerts.c.native_id.in_(ids))
         )
         deleted += done.rowcount
     return deleted
@@ -133,7 +154,10 @@ class Retention:
                     )
                     .limit(CHUNK - len(found))
                 )
-                found += [(r.id, platform, r.native_id, r.search_text, purpose) for r in conn.execute(query)]
+                found += [
+                    (r.id, platform, r.native_id, r.search_text, purpose)
+                    for r in conn.execute(query)
+                ]
         return found
 
     def run(self, policy: Policy, *, actor: str = "retention") -> Purged:
@@ -204,27 +228,26 @@ class Retention:
                 [(post_id, text) for post_id, _, _, text, _ in expired],
             )
         out.alerts = _delete_alerts(conn, [(p, n) for _, p, n, _, _ in expired])
-        touched = {(p, r) for p, r in conn.execute(
-            sa.select(posts.c.platform, posts.c.conv_root).where(posts.c.id.in_(ids)).distinct()
-        )}
+        touched = {
+            (p, r)
+            for p, r in conn.execute(
+                sa.select(posts.c.platform, posts.c.conv_root).where(posts.c.id.in_(ids)).distinct()
+            )
+        }
         done = conn.execute(posts.delete().where(posts.c.id.in_(ids)))
         out.posts = done.rowcount
         for _, platform, _, _, purpose in expired:
             key = f"{platform}/{purpose}"
             out.by[key] = out.by.get(key, 0) + 1
-        for platform, root in touched:
-            left = conn.execute(
-                sa.select(posts.c.id)
-                .where(posts.c.platform == platform, posts.c.conv_root == root)
-                .limit(1)
-            ).first()
-            if left is None:
-                gone = conn.execute(
-                    conversations.delete().where(
-                        conversations.c.platform == platform, conversations.c.root == root
-                    )
+        if touched:
+            c = conversations.c
+            emptied = conn.execute(
+                conversations.delete().where(
+                    sa.tuple_(c.platform, c.root).in_(sorted(touched)),
+                    ~sa.exists().where(posts.c.platform == c.platform, posts.c.conv_root == c.root),
                 )
-                out.conversations += gone.rowcount
+            )
+            out.conversations = emptied.rowcount
         return out
 
     def last_run(self) -> Mapping[str, object] | None:

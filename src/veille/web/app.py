@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import BaseRoute
 
 from veille import __version__
 from veille.clock import Clock, utcnow
@@ -74,12 +75,7 @@ def create_app(
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    web = Web(
-        settings=settings,
-        store=store,
-        rulebook=rulebook or Rulebook(settings.rules.paths, store.versions),
-        clock=clock,
-    )
+    web = make_web(settings, store, clock=clock, rulebook=rulebook)
     app.state.web = web
     errors.install(app)
     app.add_middleware(SecurityHeaders, force_hsts=settings.web.base_url.startswith("https:"))
@@ -103,10 +99,22 @@ def create_app(
     return app
 
 
+def make_web(
+    settings: Settings, store: Store, *, clock: Clock = utcnow, rulebook: Rulebook | None = None
+) -> Web:
+    """The services behind the app (``app.state.web``)."""
+    return Web(
+        settings=settings,
+        store=store,
+        rulebook=rulebook or Rulebook(settings.rules.paths, store.versions),
+        clock=clock,
+    )
+
+
 def _public_routes(app: FastAPI, pages: APIRouter) -> None:
     @pages.get("/", dependencies=[Depends(Public())])
     async def home(request: Request) -> Response:
-        return RedirectResponse("/inbox" if _has(app, "/inbox") else "/conversations", 303)
+        return RedirectResponse("/inbox" if "/inbox" in top_pages(app) else "/conversations", 303)
 
     @pages.get("/healthz", dependencies=[Depends(Public())])
     async def health() -> Response:
@@ -119,6 +127,29 @@ def _public_routes(app: FastAPI, pages: APIRouter) -> None:
     del home, health, api_docs
 
 
-def _has(app: FastAPI, path: str) -> bool:
-    return any(getattr(r, "path", None) == path for r in app.routes)
+def route_table(app: FastAPI) -> list[tuple[str, frozenset[str], BaseRoute]]:
+    """Every route of the app as ``(path, methods, route)``, included routers flattened."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before included routers became lazy
+        return [
+            (getattr(r, "path", ""), frozenset(getattr(r, "methods", None) or ()), r)
+            for r in app.routes
+        ]
+    return [
+        (
+            ctx.path or "",
+            frozenset(getattr(ctx.original_route, "methods", None) or ()),
+            ctx.original_route,
+        )
+        for ctx in iter_route_contexts(app.routes)
+    ]
 
+
+def top_pages(app: FastAPI) -> frozenset[str]:
+    """The dashboard's top-level pages (for the navigation), computed once."""
+    pages: frozenset[str] | None = getattr(app.state, "pages", None)
+    if pages is None:
+        pages = frozenset(path for path, _, _ in route_table(app) if path.count("/") == 1)
+        app.state.pages = pages
+    return pages

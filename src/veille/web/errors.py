@@ -7,6 +7,7 @@ Dashboard pages get the same information as an HTML page (or a redirect to the l
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any, Final
 
 from fastapi import FastAPI, Request
@@ -79,7 +80,7 @@ def _respond(
     code: str,
     message: str,
     detail: Any = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     if _wants_html(request):
         from veille.web.pages.render import error_page

@@ -31,6 +31,11 @@ def catalogue(lang: str) -> Mapping[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
+def N_(message: str) -> str:
+    """Marks a message for translation where it is defined; it is translated where shown."""
+    return message
+
+
 class Translator:
     """``_("text", n=3)``: the translation of ``text`` with ``{n}`` filled in."""
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from threading import Lock
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import orjson
 import tomlkit
@@ -33,7 +33,17 @@ from veille.rules.versions import VersionRegistry
 from veille.store import Store
 from veille.store.reads import StoredPost
 
-FIELDS: Final = ("id", "name", "query", "severity", "tags", "owner", "description", "enabled", "evasion")
+FIELDS: Final = (
+    "id",
+    "name",
+    "query",
+    "severity",
+    "tags",
+    "owner",
+    "description",
+    "enabled",
+    "evasion",
+)
 NEW_RULES_FILE: Final = "web.toml"
 MAX_EXAMPLES: Final = 20
 
@@ -46,7 +56,7 @@ class RuleConflict(Exception):
 class Problem:
     """A validation error or warning, located in the field (and in the query text)."""
 
-    level: str
+    level: Literal["error", "warning"]
     field: str
     message: str
     start: int = 0
@@ -244,8 +254,10 @@ class Rulebook:
         """
         with self._lock:
             self._signature = ()  # re-read the files after this write, whatever happens
-            current = next((r for r in load(p for p in self.paths if p.exists()).rules
-                            if r.id == draft.id), None)
+            current = next(
+                (r for r in load(p for p in self.paths if p.exists()).rules if r.id == draft.id),
+                None,
+            )
         if creating and current is not None:
             raise RuleConflict(f"a rule with id {draft.id!r} already exists")
         if not creating and current is None:

@@ -122,7 +122,9 @@ def post_view(
 ) -> PostOut:
     """A stored post as the caller may see it."""
     post = stored.post
-    found = [m for m in stored.matches if scope.sees_rule(m.match.rule, tags_of.get(m.match.rule, ()))]
+    found = [
+        m for m in stored.matches if scope.sees_rule(m.match.rule, tags_of.get(m.match.rule, ()))
+    ]
     author = post.author
     if scope.pseudonymous:
         key = author.id or author.handle
@@ -185,7 +187,9 @@ class ConversationOut(BaseModel):
     last_activity: datetime | None = None
 
 
-def conversation_view(conv: Conversation, scope: Scope, tags_of: dict[str, tuple[str, ...]]) -> ConversationOut:
+def conversation_view(
+    conv: Conversation, scope: Scope, tags_of: dict[str, tuple[str, ...]]
+) -> ConversationOut:
     return ConversationOut(
         id=conv.id or 0,
         key=f"{conv.platform}:{conv.root}",
@@ -361,7 +365,9 @@ class TokenOut(BaseModel):
 
 
 class NewTokenOut(TokenOut):
-    token: str = Field(..., description="The secret, shown once: send it as `Authorization: Bearer …`")
+    token: str = Field(
+        ..., description="The secret, shown once: send it as `Authorization: Bearer …`"
+    )
 
 
 class AuditEntryOut(BaseModel):

@@ -37,7 +37,9 @@ class Scope:
     def sees_rule(self, rule: str, tags: Iterable[str] = ()) -> bool:
         return self.everything or rule in self.rules or not self.tags.isdisjoint(tags)
 
-    def visible_rules(self, rules: Iterable[str], tags_of: Mapping[str, Sequence[str]]) -> list[str]:
+    def visible_rules(
+        self, rules: Iterable[str], tags_of: Mapping[str, Sequence[str]]
+    ) -> list[str]:
         """The rules of ``rules`` this scope sees (a rule's tags come from ``tags_of``)."""
         return [r for r in rules if self.sees_rule(r, tags_of.get(r, ()))]
 

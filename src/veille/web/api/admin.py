@@ -60,7 +60,7 @@ def me(web: WebDep, who: Self) -> MeOut:
     return MeOut(
         username=who.actor,
         role=who.user.role,
-        permissions=sorted(ROLE_PERMISSIONS.get(who.user.role, frozenset())),  # type: ignore[call-overload]
+        permissions=sorted(ROLE_PERMISSIONS.get(who.user.role, frozenset())),
         pseudonymous=who.scope.pseudonymous,
         watch_lists=[w.name for w in web.accounts.watch_lists(who.user)],
     )
@@ -130,7 +130,9 @@ def change_user(username: Username, body: UserPatch, web: WebDep, who: Admin) ->
     try:
         if password is not None:
             values["password_hash"] = hash_password(password)
-        if username == who.actor and (values.get("disabled") or values.get("role", "admin") != "admin"):
+        if username == who.actor and (
+            values.get("disabled") or values.get("role", "admin") != "admin"
+        ):
             raise ApiError(422, "you cannot disable or demote yourself: ask another admin")
         user = web.accounts.update_user(username, **values)
     except AccountError as exc:
@@ -138,7 +140,9 @@ def change_user(username: Username, body: UserPatch, web: WebDep, who: Admin) ->
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
     changed = sorted(k for k in values if k != "password_hash") + (["password"] if password else [])
-    web.record(who, "user.change", username, changed=changed, role=user.role, disabled=user.disabled)
+    web.record(
+        who, "user.change", username, changed=changed, role=user.role, disabled=user.disabled
+    )
     return user_out(user)
 
 

@@ -24,9 +24,7 @@ def get_web(request: Request) -> Web:
 
 WebDep = Annotated[Web, Depends(get_web)]
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page")]
-Cursor = Annotated[
-    str | None, Query(max_length=64, description="The `next` of the previous page")
-]
+Cursor = Annotated[str | None, Query(max_length=64, description="The `next` of the previous page")]
 
 
 def encode_cursor(value: int) -> str:

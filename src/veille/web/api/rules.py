@@ -72,13 +72,17 @@ def visible_rule(web: Web, who: Principal, rule_id: str) -> Rule:
 
 
 @router.get("/rules", response_model=Page[RuleOut])
-def list_rules(web: WebDep, who: Viewer, limit: Limit = 100, cursor: Cursor = None) -> Page[RuleOut]:
+def list_rules(
+    web: WebDep, who: Viewer, limit: Limit = 100, cursor: Cursor = None
+) -> Page[RuleOut]:
     """The rules you may see, in file order."""
     rules = [r for r in web.rulebook.rules() if who.scope.sees_rule(r.id, r.tags)]
     start = decode_cursor(cursor)
     page = rules[start : start + limit]
     more = start + limit < len(rules)
-    return Page(items=[rule_out(r) for r in page], next=encode_cursor(start + limit) if more else None)
+    return Page(
+        items=[rule_out(r) for r in page], next=encode_cursor(start + limit) if more else None
+    )
 
 
 @router.get("/rules/{rule_id}", response_model=RuleOut)
@@ -91,7 +95,10 @@ def rule_history(rule_id: RuleId, web: WebDep, who: Viewer) -> RuleHistoryOut:
     """Edits made through veille (who, when, why, before/after) and every query version."""
     visible_rule(web, who, rule_id)
     return RuleHistoryOut(
-        edits=[RuleEditOut(**{k: getattr(e, k) for k in RuleEditOut.model_fields}) for e in web.edits.edits(rule_id)],
+        edits=[
+            RuleEditOut(**{k: getattr(e, k) for k in RuleEditOut.model_fields})
+            for e in web.edits.edits(rule_id)
+        ],
         versions=[
             QueryVersionOut(version=v.version, query=v.query, created_at=v.created_at)
             for v in web.edits.query_versions(rule_id)
@@ -103,7 +110,10 @@ def validation(web: Web, draft: RuleDraft, creating: bool) -> ValidationOut:
     problems = web.rulebook.validate(draft, creating=creating)
     return ValidationOut(
         valid=not any(p.level == "error" for p in problems),
-        problems=[ProblemOut(level=p.level, field=p.field, message=p.message, start=p.start, end=p.end) for p in problems],  # type: ignore[arg-type]
+        problems=[
+            ProblemOut(level=p.level, field=p.field, message=p.message, start=p.start, end=p.end)
+            for p in problems
+        ],
     )
 
 
@@ -153,7 +163,9 @@ def run_dry(web: Web, who: Principal, body: DryRunIn) -> DryRunOut:
         max_posts=web.settings.web.dry_run_max_posts,
         visible=lambda _: shows_examples,
     )
-    web.record(who, "rule.dry_run", draft.id, query=draft.query, days=body.days, matched=result.matched)
+    web.record(
+        who, "rule.dry_run", draft.id, query=draft.query, days=body.days, matched=result.matched
+    )
     return DryRunOut(
         since=result.since,
         scanned=result.scanned,
@@ -198,7 +210,9 @@ def save_rule(web: Web, who: Principal, body: RuleSave, *, creating: bool) -> Ru
         raise ApiError(404, f"no rule {draft.id!r}") from None
     except ValueError as exc:
         problems = validation(web, draft, creating)
-        raise ApiError(422, str(exc), code="invalid_rule", detail=problems.model_dump()["problems"]) from None
+        raise ApiError(
+            422, str(exc), code="invalid_rule", detail=problems.model_dump()["problems"]
+        ) from None
     after = RuleDraft.of(rule).as_dict()
     web.edits.record(
         rule.id,
@@ -231,5 +245,7 @@ def create_rule(body: RuleSave, web: WebDep, who: Editor) -> RuleOut:
 def edit_rule(rule_id: RuleId, body: RuleSave, web: WebDep, who: Editor) -> RuleOut:
     """Change a rule in its file. Send the `etag` you loaded: 409 if someone saved meanwhile."""
     if body.id != rule_id:
-        raise ApiError(422, "the rule id cannot change (create a new rule instead)", code="invalid_rule")
+        raise ApiError(
+            422, "the rule id cannot change (create a new rule instead)", code="invalid_rule"
+        )
     return save_rule(web, who, body, creating=False)

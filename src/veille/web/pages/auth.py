@@ -29,7 +29,7 @@ from veille.web.auth import (
 from veille.web.authz import Permission
 from veille.web.context import Web
 from veille.web.errors import ApiError
-from veille.web.i18n import COOKIE, LANGUAGES
+from veille.web.i18n import COOKIE, LANGUAGES, N_
 from veille.web.pages.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -90,8 +90,13 @@ def _refuse(request: Request, next_path: str, message: str, status: int) -> Resp
         oidc_label=web.settings.web.oidc.label if web.settings.web.oidc else "",
     )
     response.set_cookie(
-        LOGIN_CSRF, token, max_age=3600, httponly=True, samesite="strict",
-        secure=web.secure(request), path="/login",
+        LOGIN_CSRF,
+        token,
+        max_age=3600,
+        httponly=True,
+        samesite="strict",
+        secure=web.secure(request),
+        path="/login",
     )
     return response
 
@@ -123,16 +128,18 @@ def login(
     next_path = safe_next(next)
     cookie = request.cookies.get(LOGIN_CSRF, "")
     if not cookie or not csrf_token or not same(cookie, csrf_token):
-        return _refuse(request, next_path, "The form expired: please try again.", 403)
+        return _refuse(request, next_path, N_("The form expired: please try again."), 403)
     if not web.login_limiter.hit(_client(request)):
         web.record("anonymous", "auth.throttled", username[:64], client=_client(request))
-        return _refuse(request, next_path, "Too many attempts: wait a minute.", 429)
+        return _refuse(request, next_path, N_("Too many attempts: wait a minute."), 429)
     user = web.accounts.user(username.strip().lower()[:64])
     now = web.clock()
     if user is not None and user.locked_until is not None and user.locked_until > now:
         verify_password(None, password)  # same time as a real check
         web.record("anonymous", "auth.locked", user.username, client=_client(request))
-        return _refuse(request, next_path, "Wrong username or password, or account locked.", 401)
+        return _refuse(
+            request, next_path, N_("Wrong username or password, or account locked."), 401
+        )
     if user is None or user.disabled or not verify_password(user, password):
         if user is not None and not user.disabled:
             conf = web.settings.web
@@ -140,12 +147,16 @@ def login(
                 user, limit=conf.login_attempts, lock_for=timedelta(minutes=conf.lockout_minutes)
             )
         web.record("anonymous", "auth.failed", username[:64], client=_client(request))
-        return _refuse(request, next_path, "Wrong username or password, or account locked.", 401)
+        return _refuse(
+            request, next_path, N_("Wrong username or password, or account locked."), 401
+        )
     web.accounts.login_succeeded(user)
     response = RedirectResponse(next_path, status_code=303)
     response.delete_cookie(LOGIN_CSRF, path="/login")
     start_session(web, request, response, user)
-    web.record(user.username, "auth.login", user.username, client=_client(request), method="password")
+    web.record(
+        user.username, "auth.login", user.username, client=_client(request), method="password"
+    )
     return response
 
 

@@ -7,6 +7,7 @@ escaped. Links to originals pass :func:`veille.web.schemas.safe_url` (http/https
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -45,6 +46,12 @@ def environment() -> Environment:
     return env
 
 
+def top_pages(app: Any) -> frozenset[str]:
+    from veille.web.app import top_pages as pages
+
+    return pages(app)
+
+
 def context(request: Request, **values: Any) -> dict[str, Any]:
     """What every template can use: the translator, the user, CSRF token, current path."""
     principal = getattr(request.state, "principal", None)
@@ -64,6 +71,7 @@ def context(request: Request, **values: Any) -> dict[str, Any]:
         "me": principal,
         "csrf": principal.csrf if principal else "",
         "can": (lambda p: principal is not None and principal.can(p)),
+        "routes": top_pages(request.app),
         **values,
     }
 
@@ -73,7 +81,7 @@ def render(
     template: str,
     *,
     status: int = 200,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **values: Any,
 ) -> HTMLResponse:
     html = environment().get_template(template).render(context(request, **values))
@@ -81,13 +89,16 @@ def render(
 
 
 def error_page(
-    request: Request, status: int, message: str, *, headers: dict[str, str] | None = None
+    request: Request, status: int, message: str, *, headers: Mapping[str, str] | None = None
 ) -> HTMLResponse:
     if request.headers.get("hx-request"):
         # A fragment request: answer a fragment, the page around it stays.
-        html = environment().get_template("_error.html").render(
-            context(request, status=status, message=message)
+        html = (
+            environment()
+            .get_template("_error.html")
+            .render(context(request, status=status, message=message))
         )
         return HTMLResponse(html, status_code=status, headers=headers)
-    return render(request, "error.html", status=status, headers=headers, status_code=status,
-                  message=message)
+    return render(
+        request, "error.html", status=status, headers=headers, status_code=status, message=message
+    )

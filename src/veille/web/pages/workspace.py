@@ -137,7 +137,9 @@ def _editor(
 
 
 def _query_marks(query: str, problems: list) -> list[tuple[str, bool]]:  # type: ignore[type-arg]
-    spans = [(p.start, p.end) for p in problems if p.field == "query" and p.level == "error" and p.end > p.start]
+    spans = [(p.start, p.end) for p in problems if p.field == "query" and p.level == "error"]
+    if any(start >= len(query) for start, _ in spans):
+        query += " "  # a fault at the very end (a missing term) gets a visible mark
     return segments(query, spans)
 
 
@@ -215,7 +217,9 @@ def _draft(fields: RuleForm) -> RuleDraft:
 
 
 @router.post("/rules/_validate")
-def validate_fragment(request: Request, who: Tester, fields: Fields, creating: Annotated[bool, Form()] = False) -> Response:
+def validate_fragment(
+    request: Request, who: Tester, fields: Fields, creating: Annotated[bool, Form()] = False
+) -> Response:
     web = web_of(request)
     draft = _draft(fields)
     problems = validation(web, draft, creating).problems
@@ -228,7 +232,7 @@ def validate_fragment(request: Request, who: Tester, fields: Fields, creating: A
 
 
 @router.post("/rules/_test")
-def test_fragment(
+def try_fragment(
     request: Request,
     who: Tester,
     fields: Fields,
@@ -286,7 +290,9 @@ def save_rule_page(
         saved = save_rule(web, who, body, creating=creating)
     except (ValidationError, ApiError) as exc:
         status = exc.status if isinstance(exc, ApiError) else 422
-        return _editor(request, who, draft, creating=creating, tag=etag_, status=status, error=_message(exc))
+        return _editor(
+            request, who, draft, creating=creating, tag=etag_, status=status, error=_message(exc)
+        )
     return RedirectResponse(f"/rules/{quote(saved.id, safe='')}?saved=1", status_code=303)
 
 
@@ -302,7 +308,9 @@ def audit_page(
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     web = web_of(request)
-    entries = web.audit.entries(limit=100, before=before, actor=actor or None, action=action or None)
+    entries = web.audit.entries(
+        limit=100, before=before, actor=actor or None, action=action or None
+    )
     verification = web.audit.verify() if before is None else None
     return render(
         request,
