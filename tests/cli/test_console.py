@@ -51,6 +51,7 @@ def test_plain_console_prints_matches_flags_and_a_summary() -> None:
     assert "[high] fr.manif fr @anne: Grosse manif [b]x[/b]" in printed
     assert "flagged conversation demo:1" in printed
     assert "1 conversations flagged" in printed
+    live._refresh_conversations(force=True)
     rendered = io.StringIO()
     Console(file=rendered, width=160, color_system=None).print(live.render())
     assert "demo:1" in rendered.getvalue()

@@ -18,11 +18,13 @@ def main() -> None:
 from veille.cli.alerts import alerts  # noqa: E402
 from veille.cli.analyze import analyze  # noqa: E402
 from veille.cli.audit import audit  # noqa: E402
+from veille.cli.backfill import backfill  # noqa: E402
 from veille.cli.db import db  # noqa: E402
 from veille.cli.eval import eval_group  # noqa: E402
 from veille.cli.init import init  # noqa: E402
 from veille.cli.match import match  # noqa: E402
 from veille.cli.protected import protected  # noqa: E402
+from veille.cli.read import conversations, search, show  # noqa: E402
 from veille.cli.rules import rules  # noqa: E402
 from veille.cli.run import demo, run  # noqa: E402
 from veille.cli.users import teams, users  # noqa: E402
@@ -31,15 +33,19 @@ from veille.cli.web import retention, web  # noqa: E402
 main.add_command(alerts)
 main.add_command(analyze)
 main.add_command(audit)
+main.add_command(backfill)
+main.add_command(conversations)
 main.add_command(db)
 main.add_command(demo)
 main.add_command(eval_group)
 main.add_command(init)
 main.add_command(match)
 main.add_command(protected)
-main.add_command(rules)
 main.add_command(retention)
+main.add_command(rules)
 main.add_command(run)
+main.add_command(search)
+main.add_command(show)
 main.add_command(teams)
 main.add_command(users)
 main.add_command(web)

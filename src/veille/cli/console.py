@@ -66,7 +66,7 @@ def safe(text: str, limit: int = 10_000) -> str:
 def highlighted(post: Post, matches: Sequence[Match], width: int = 90) -> Text:
     """The post's text with matched spans in bold, cut around the first match."""
     spans = sorted({span for m in matches for span in m.spans})
-    start = max(0, spans[0][0] - 20) if spans else 0
+    start = max(0, spans[0][0] - 20) if spans and len(post.text) > width else 0
     text = Text(safe(post.text[start : start + width]))
     for begin, end in spans:
         if begin >= start and end <= start + width:
@@ -118,16 +118,21 @@ class LiveConsole:
         self.console.print(self.summary())
 
     def __call__(self, stored: Stored) -> None:
+        lines: list[str] = []
         for post, matches in zip(stored.posts, stored.matches, strict=True):
             if matches:
                 self.latest.append((post, matches))
                 if self.plain:
-                    self.console.print(self._match_line(post, matches))
+                    lines.append(self._match_line(post, matches).plain)
         self.flagged_total += len(stored.flagged)
         if self.plain:
-            for platform, root in stored.flagged:
-                self.console.print(Text(f"flagged conversation {platform}:{safe(root)}"))
-        self._refresh_conversations()
+            lines += [f"flagged conversation {p}:{safe(root)}" for p, root in stored.flagged]
+            if lines:
+                # Plain lines skip rich's layout engine: a busy stream prints thousands.
+                self.console.file.write("\n".join(lines) + "\n")
+                self.console.file.flush()
+        else:
+            self._refresh_conversations()
 
     def _refresh_conversations(self, force: bool = False) -> None:
         now = time.monotonic()

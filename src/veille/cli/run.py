@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
 from veille.alert.service import AlertService
 from veille.alert.signals import AlertHook
@@ -21,7 +20,6 @@ from veille.demo import STARTER_RULES, DemoSource
 from veille.enrich.detect import ENRICHERS
 from veille.pipeline import Pipeline
 from veille.rules.files import RuleFileError
-from veille.rules.versions import MemoryVersionRegistry, VersionRegistry
 from veille.sources.base import Source
 from veille.sources.http_ingest import HttpIngestSource, create_app, serve
 from veille.sources.replay import ReplaySource
@@ -100,10 +98,9 @@ def start(
     cursors: dict[str, str] | None = None,
 ) -> None:
     """Build the pipeline on ``store`` and run it with the live console."""
-    registry = store if isinstance(store, VersionRegistry) else MemoryVersionRegistry()
     spec = ProcessorSpec(
         files=catalogue.files,
-        versions=catalogue.versions(registry),
+        versions=catalogue.versions(store.versions),
         enrichers=ENRICHERS if settings.detect.enabled else (),
     )
     pipeline = Pipeline(
@@ -115,23 +112,21 @@ def start(
         store_batch_posts=settings.pipeline.store_batch_posts,
         cursors=store.cursors() if cursors is None else cursors,
     )
-    rules = {r.id: RuleInfo(r.severity, r.name) for r in catalogue.rules}
-    console = LiveConsole(
-        pipeline.stats,
-        rules,
-        lambda: conversation_lines(store),
-        console=Console(quiet=quiet),
-        plain=plain,
-    )
     try:
         alerting = AlertService(store.engine, settings.alerts)
     except ValueError as exc:
         raise click.ClickException(f"[alerts]: {exc}") from None
     infos = {r.id: AlertRuleInfo(r.severity, r.name, r.tags) for r in catalogue.rules}
     pipeline.after_store.append(AlertHook(alerting, infos))
+    servers = [*servers, alerting.run(asyncio.Event())]
+    if quiet:
+        asyncio.run(run_pipeline(pipeline, servers))
+        return
+    rules = {r.id: RuleInfo(r.severity, r.name) for r in catalogue.rules}
+    console = LiveConsole(pipeline.stats, rules, lambda: conversation_lines(store), plain=plain)
     pipeline.after_store.append(console)
     with console:
-        asyncio.run(run_pipeline(pipeline, [*servers, alerting.run(asyncio.Event())]))
+        asyncio.run(run_pipeline(pipeline, servers))
 
 
 @click.command("run")

@@ -1,0 +1,195 @@
+"""End-to-end pipeline benchmark: replay → decode → normalise → match (10k rules) → SQLite + FTS.
+
+Runs its peers in this process on the same generated data and prints a table:
+
+- the pure stages alone on one core (decode + normalise, + fold, + match), to see where a
+  post's time goes;
+- the whole pipeline into a fresh SQLite store with full-text indexing, with the pure stages in
+  the main process (``workers=0``) and in one worker process (``workers=1``).
+
+Peak memory is the largest resident set of this process plus its worker processes, sampled
+every 50 ms. ``--quick`` finishes within a minute; the last line printed is one JSON object.
+
+    python bench/pipeline.py            # 200,000 posts, 10,000 rules
+    python bench/pipeline.py --quick    # 30,000 posts
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import corpus
+from veille.match.matcher import Matcher
+from veille.model import RawItem
+from veille.normalise.fold import fold
+from veille.normalise.generic import map_generic
+from veille.pipeline import Pipeline
+from veille.sources.replay import ReplaySource
+from veille.store import Store
+from veille.wiring import Catalogue, ProcessorSpec
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set of ``pid`` and its children, in MiB (0 when gone)."""
+    total = 0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+class PeakMemory:
+    """Samples this process tree's resident memory in a thread while in the ``with`` block."""
+
+    def __init__(self) -> None:
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, rss_mb(os.getpid()))
+
+    def __enter__(self) -> PeakMemory:
+        self.peak = rss_mb(os.getpid())
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def stages(lines: list[bytes], matcher: Matcher) -> dict[str, float]:
+    """Microseconds per post of each pure stage, cumulatively, on one core."""
+    now = datetime.now(UTC)
+    items = [
+        RawItem(source="b", platform="generic", payload=line, received_at=now) for line in lines
+    ]
+    out: dict[str, float] = {}
+    started = time.perf_counter()
+    posts = [map_generic(item) for item in items]
+    out["decode + normalise"] = time.perf_counter() - started
+    started = time.perf_counter()
+    folded = [fold(post.text) for post in posts]
+    out["fold"] = time.perf_counter() - started
+    started = time.perf_counter()
+    hits = sum(1 for post, f in zip(posts, folded, strict=True) if matcher.match(post, f))
+    out["match"] = time.perf_counter() - started
+    out["matched share"] = hits / len(posts)
+    return out
+
+
+def end_to_end(path: Path, catalogue: Catalogue, workers: int, db: Path) -> dict[str, float]:
+    """Replay ``path`` through the whole pipeline into a fresh SQLite store."""
+    store = Store.open(f"sqlite:///{db}")
+    spec = ProcessorSpec(catalogue.files, catalogue.versions(store.versions))
+    pipeline = Pipeline(
+        [ReplaySource(path, batch_size=1000)], store, spec, workers=workers, queue_batches=4
+    )
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        stats = asyncio.run(pipeline.run())
+        elapsed = time.perf_counter() - started
+    store.close()
+    return {
+        "posts": stats.stored,
+        "seconds": elapsed,
+        "posts_per_s": stats.stored / elapsed,
+        "matched_posts": stats.matched_posts,
+        "peak_rss_mb": memory.peak,
+        "transactions": stats.transactions,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="30,000 posts: under a minute")
+    parser.add_argument("--posts", type=int, default=None)
+    parser.add_argument("--rules", type=int, default=10_000)
+    args = parser.parse_args()
+    count = args.posts or (30_000 if args.quick else 200_000)
+
+    with tempfile.TemporaryDirectory(prefix="veille-bench-") as tmp:
+        folder = Path(tmp)
+        lines = list(corpus.posts(count))
+        replay = folder / "posts.jsonl"
+        replay.write_bytes(b"\n".join(lines) + b"\n")
+        rules = folder / "rules.toml"
+        rules.write_text(corpus.rules_toml(args.rules))
+
+        started = time.perf_counter()
+        catalogue = Catalogue.load([rules])
+        matcher = Matcher(catalogue.rules)
+        build = time.perf_counter() - started
+        sample = lines[: min(count, 30_000)]
+        stage = stages(sample, matcher)
+        del matcher
+
+        runs = {}
+        for workers in (0, 1):
+            runs[workers] = end_to_end(replay, catalogue, workers, folder / f"w{workers}.db")
+
+    print(
+        f"\n{count:,} generated posts (FR/NL/DE/EN), {args.rules:,} rules "
+        f"(read + compiled in {build:.1f} s), {stage['matched share']:.1%} of posts match\n"
+    )
+    print("| stage (one core, cumulative) | µs per post | posts/s |")
+    print("|---|---:|---:|")
+    total = 0.0
+    for name in ("decode + normalise", "fold", "match"):
+        per_post = stage[name] / len(sample) * 1e6
+        total += per_post
+        print(f"| + {name} | {per_post:.1f} | {1e6 / total:,.0f} |")
+    print()
+    print("| end to end into SQLite + FTS5 | posts/s | seconds | peak RSS (MiB) | transactions |")
+    print("|---|---:|---:|---:|---:|")
+    for workers, run in runs.items():
+        where = "in the main process" if workers == 0 else f"{workers} worker process"
+        print(
+            f"| normalise+match {where} | {run['posts_per_s']:,.0f} | {run['seconds']:.1f} | "
+            f"{run['peak_rss_mb']:.0f} | {run['transactions']:.0f} |"
+        )
+    best = max(runs.values(), key=lambda r: r["posts_per_s"])
+    print(
+        json.dumps(
+            {
+                "benchmark": "pipeline",
+                "posts": count,
+                "rules": args.rules,
+                "matched_share": round(stage["matched share"], 4),
+                "stage_us_per_post": {
+                    k: round(stage[k] / len(sample) * 1e6, 2)
+                    for k in ("decode + normalise", "fold", "match")
+                },
+                "end_to_end_posts_per_s": {
+                    f"workers={w}": round(r["posts_per_s"]) for w, r in runs.items()
+                },
+                "best_posts_per_s": round(best["posts_per_s"]),
+                "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs.values())),
+                "target_posts_per_s": 30_000,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
