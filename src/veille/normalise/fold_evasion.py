@@ -4,7 +4,7 @@ A rule with ``evasion = true`` also matches its words in this view. It is built 
 ordinary :class:`~veille.normalise.fold.Folded` tokens:
 
 * letters spaced out with single spacers (``a.t.t.e.n.t.a.t``, ``p o l i c e``, ``k-i-l-l``): a
-  run of at least three one-character words, each 1–2 of `` .-_*·`` apart, becomes one word;
+  run of at least three one-character words, each 1–3 of `` .-_*·`` apart, becomes one word;
 * symbols standing for letters (``@ $ € ! |``) inside or in front of a word are read as the
   letters they imitate (``h!tler``, ``$ale``, ``@ttentat``);
 * every word is reduced to a *skeleton* where digits and the letters they imitate coincide
@@ -62,7 +62,7 @@ class EvasionView:
 
 
 def _gap_is(text: str, start: int, end: int, allowed: frozenset[str] | dict[str, str]) -> bool:
-    return 1 <= end - start <= 2 and all(c in allowed for c in text[start:end])
+    return 1 <= end - start <= 3 and all(c in allowed for c in text[start:end])
 
 
 def evasion_view(text: str, folded: Folded) -> EvasionView:
