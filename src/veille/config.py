@@ -395,6 +395,19 @@ class DetectSettings(Section):
     confidential: ConfidentialSettings = Field(default_factory=ConfidentialSettings)
     protected: ProtectedSettings = Field(default_factory=ProtectedSettings)
     urgency: UrgencySettings = Field(default_factory=UrgencySettings)
+class LanguageSettings(Section):
+    languages: list[str] = Field(default_factory=lambda: ["fr", "nl", "de", "en"])
+    """Languages veille decides among; any other is reported as ``und``."""
+    min_confidence: float = Field(0.6, ge=0.0, le=1.0)
+    """Below this probability (among the configured languages) the answer is ``und``."""
+
+
+class SentimentSettings(Section):
+    backend: Literal["builtin", "onnx"] = "builtin"
+    """``builtin``: the shipped model; ``onnx``: a transformer export in ``model_path``."""
+    model_path: str = ""
+    """``onnx``: the local model folder; ``builtin``: a ``.npz`` retrained with
+    ``train/sentiment.py`` (empty: the shipped model)."""
 
 
 class Settings(BaseSettings):
@@ -413,6 +426,8 @@ class Settings(BaseSettings):
     detect: DetectSettings = Field(default_factory=DetectSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    language: LanguageSettings = Field(default_factory=LanguageSettings)
+    sentiment: SentimentSettings = Field(default_factory=SentimentSettings)
 
     @classmethod
     def settings_customise_sources(

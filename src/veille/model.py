@@ -292,3 +292,14 @@ class Notification(msgspec.Struct, kw_only=True, omit_defaults=True):
     attempts: int = 0
     last_error: str = ""
     delivered_at: datetime | None = None
+
+
+SentimentLabel = Literal["negative", "neutral", "positive"]
+SENTIMENT_LABELS: Final[tuple[SentimentLabel, ...]] = ("negative", "neutral", "positive")
+
+
+class Sentiment(msgspec.Struct, frozen=True, kw_only=True):
+    """The mood of a post: a label and ``score = P(positive) - P(negative)`` in [-1, 1]."""
+
+    label: SentimentLabel
+    score: float

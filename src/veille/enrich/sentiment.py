@@ -1,0 +1,157 @@
+"""Sentiment of a post: negative / neutral / positive with a signed score, FR/NL/DE/EN.
+
+The built-in model is a multinomial logistic regression over tf-idf word and character
+n-grams plus lexicon features (``sentiment_features``), trained by ``train/sentiment.py`` and
+shipped as ``veille/data/models/sentiment.npz``. Inference needs numpy only and nothing from
+the network. An optional transformer backend (``sentiment_onnx``) can replace it.
+
+``score`` is ``P(positive) - P(negative)``, in [-1, 1]: it sums and averages meaningfully in
+trends (net sentiment), unlike a per-label confidence.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from veille.enrich.sentiment_features import (
+    DENSE_FEATURES,
+    Analysed,
+    char_features,
+    dense_features,
+    word_features,
+)
+from veille.model import SENTIMENT_LABELS, Sentiment
+
+MODEL_RESOURCE: Final = "data/models/sentiment.npz"
+ANY_LANGUAGE: Final = "*"
+"""Lexicon key used for posts whose language is unknown or has no lexicon of its own."""
+
+
+class SentimentBackend(Protocol):
+    """What the enrichment stage needs from a sentiment model."""
+
+    def analyze(self, text: str, lang: str = "") -> Sentiment:
+        """Sentiment of one text; ``lang`` is an ISO 639-1 code, ``und`` or empty."""
+        ...
+
+    def analyze_many(self, texts: Sequence[str], langs: Sequence[str]) -> list[Sentiment]:
+        """Sentiment of many texts at once (backends that batch are faster this way)."""
+        ...
+
+
+class ModelFileError(ValueError):
+    """A sentiment model file is missing, truncated or not in the expected shape."""
+
+
+def to_sentiment(probs: Sequence[float]) -> Sentiment:
+    """Label and signed score from (negative, neutral, positive) probabilities."""
+    best = max(range(3), key=probs.__getitem__)
+    return Sentiment(label=SENTIMENT_LABELS[best], score=round(probs[2] - probs[0], 4))
+
+
+class LinearSentiment:
+    """The built-in model: numpy-only inference of the weights ``train/sentiment.py`` wrote."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        try:
+            if path is None:
+                with resources.as_file(resources.files("veille") / MODEL_RESOURCE) as p:
+                    arrays = dict(np.load(p, allow_pickle=False))
+            else:
+                arrays = dict(np.load(path, allow_pickle=False))
+        except (OSError, ValueError, EOFError) as exc:
+            raise ModelFileError(f"cannot read sentiment model {path or MODEL_RESOURCE}: {exc}")
+        try:
+            words = arrays["vocab"].tobytes().decode("utf-8").split("\n")
+            self.vocab: dict[str, int] = {w: i for i, w in enumerate(words)}
+            self.idf: list[float] = arrays["idf"].astype(float).tolist()
+            self.sparse_weights: npt.NDArray[np.float32] = arrays["sparse_weights"]
+            self.dense_weights: npt.NDArray[np.float32] = arrays["dense_weights"]
+            self.bias: npt.NDArray[np.float32] = arrays["bias"]
+            lexicons = json.loads(arrays["lexicons"].tobytes())
+            self.meta: dict[str, Any] = json.loads(arrays["meta"].tobytes())
+        except (KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelFileError(f"sentiment model {path or MODEL_RESOURCE} is malformed: {exc}")
+        if self.sparse_weights.shape != (len(words), 3) or len(self.idf) != len(words):
+            raise ModelFileError(f"sentiment model {path or MODEL_RESOURCE}: shapes disagree")
+        if self.dense_weights.shape != (len(DENSE_FEATURES), 3):
+            raise ModelFileError(
+                f"sentiment model {path or MODEL_RESOURCE} was trained with other dense features"
+            )
+        self.lexicons: dict[str, dict[str, float]] = lexicons
+        self.lexicons[ANY_LANGUAGE] = _merge(lexicons.values())
+
+    def _block(self, feats: list[str], idx: list[int], vals: list[float]) -> None:
+        vocab = self.vocab
+        counts = Counter(i for i in map(vocab.get, feats) if i is not None)
+        if not counts:
+            return
+        idf = self.idf
+        weights = [(1.0 + math.log(c)) * idf[i] for i, c in counts.items()]
+        norm = math.sqrt(sum(w * w for w in weights))
+        idx.extend(counts)
+        vals.extend(w / norm for w in weights)
+
+    def probabilities(self, text: str, lang: str = "") -> tuple[float, float, float]:
+        """P(negative), P(neutral), P(positive) for one text."""
+        an = Analysed(text)
+        idx: list[int] = []
+        vals: list[float] = []
+        self._block(word_features(an), idx, vals)
+        self._block(char_features(an), idx, vals)
+        lexicon = self.lexicons.get(lang) or self.lexicons[ANY_LANGUAGE]
+        dense = np.asarray(dense_features(an, lexicon), dtype=np.float32)
+        logits = self.bias + dense @ self.dense_weights
+        if idx:
+            logits = logits + np.asarray(vals, dtype=np.float32) @ self.sparse_weights[idx]
+        top = float(logits.max())
+        exp = [math.exp(float(v) - top) for v in logits]
+        total = exp[0] + exp[1] + exp[2]
+        return (exp[0] / total, exp[1] / total, exp[2] / total)
+
+    def analyze(self, text: str, lang: str = "") -> Sentiment:
+        """Sentiment of one text; the language picks the lexicon (any language works)."""
+        return to_sentiment(self.probabilities(text, lang))
+
+    def analyze_many(self, texts: Sequence[str], langs: Sequence[str]) -> list[Sentiment]:
+        """Sentiment of each text; one at a time, the cost is per post anyway."""
+        return [self.analyze(t, lg) for t, lg in zip(texts, langs, strict=True)]
+
+
+def _merge(tables: Iterable[dict[str, float]]) -> dict[str, float]:
+    """One lexicon for unknown languages: the mean polarity of a word over the tables."""
+    acc: dict[str, list[float]] = {}
+    for table in tables:
+        for word, value in table.items():
+            acc.setdefault(word, []).append(value)
+    return {w: sum(v) / len(v) for w, v in acc.items()}
+
+
+@cache
+def default_model() -> LinearSentiment:
+    """The shipped model, loaded once per process."""
+    return LinearSentiment()
+
+
+def load_backend(backend: str = "builtin", model_path: str | Path = "") -> SentimentBackend:
+    """The configured backend: ``builtin`` (shipped) or ``onnx`` (a local transformer export)."""
+    if backend == "builtin":
+        return LinearSentiment(Path(model_path)) if model_path else default_model()
+    if backend == "onnx":
+        if not model_path:
+            raise ValueError("sentiment backend 'onnx' needs sentiment.model_path (a folder)")
+        from veille.enrich.sentiment_onnx import OnnxSentiment
+
+        return OnnxSentiment(Path(model_path))
+    raise ValueError(f"unknown sentiment backend {backend!r} (expected 'builtin' or 'onnx')")

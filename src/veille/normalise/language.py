@@ -1,0 +1,119 @@
+"""Language of a post, offline, restricted to the configured languages (``und`` when unsure).
+
+py3langid's naive-Bayes model (shipped in its wheel) scores all of its 97 languages; we keep
+those scores and decide in two steps, which measured better than either alone
+(docs/temperature.md):
+
+1. *Is it one of ours at all?* If another language clearly out-scores every configured one
+   (Spanish, Turkish, Arabic …), the post is ``und``: veille passes it through untouched.
+2. *Which of ours?* A softmax over the configured languages only; the platform's own tag is a
+   prior (a hint, not the truth); below ``min_confidence`` the answer is ``und``.
+
+Mentions, URLs and the ``#`` of hashtags are removed first: they are not language.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from functools import cache
+from typing import Final
+
+import msgspec
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+UNDETERMINED: Final = "und"
+DEFAULT_LANGUAGES: Final = ("fr", "nl", "de", "en")
+MAX_CHARS: Final = 1000
+"""Only the first ``MAX_CHARS`` characters are read: enough for any language, bounded cost."""
+MIN_LETTERS: Final = 3
+"""Texts with fewer letters than this are not guessed from (the hint alone decides)."""
+
+_NOISE = re.compile(r"(?:https?://|www\.)\S*|@[\w.]+|&\w+;|#")
+
+
+class LanguageGuess(msgspec.Struct, frozen=True):
+    """The decision and how sure it is (probability among the configured languages)."""
+
+    lang: str
+    confidence: float
+
+
+@cache
+def _identifier() -> LanguageIdentifier:
+    # Raw (unnormalised) log-scores over every language: we normalise ourselves.
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=False)
+
+
+class LanguageDetector:
+    """Chooses among ``languages`` or says ``und``; a platform hint shifts the odds.
+
+    ``other_margin`` is how much better (log-odds, per ``sqrt(bytes)`` as py3langid calibrates)
+    a foreign language must score than the best configured one before the post is called
+    foreign; ``hint_weight`` is the prior log-odds given to the hinted language.
+    """
+
+    def __init__(
+        self,
+        languages: Sequence[str] = DEFAULT_LANGUAGES,
+        *,
+        min_confidence: float = 0.6,
+        hint_weight: float = 1.5,
+        other_margin: float = 1.0,
+    ) -> None:
+        ident = _identifier()
+        known = set(ident.labels)
+        unknown = [lg for lg in languages if lg not in known]
+        if unknown:
+            raise ValueError(f"language(s) not known to the identifier: {', '.join(unknown)}")
+        if not languages:
+            raise ValueError("at least one language must be configured")
+        self.languages = tuple(dict.fromkeys(languages))
+        self.min_confidence = min_confidence
+        self.hint_weight = hint_weight
+        self.other_margin = other_margin
+
+    def guess(self, text: str, hint: str = "") -> LanguageGuess:
+        """The language of ``text`` with its confidence; ``hint`` is the platform's tag."""
+        hint = _primary_subtag(hint)
+        clean = _NOISE.sub(" ", text[:MAX_CHARS])
+        letters = sum(1 for c in clean if c.isalpha())
+        if letters < MIN_LETTERS:
+            if hint in self.languages:
+                return LanguageGuess(hint, 0.5)
+            return LanguageGuess(UNDETERMINED, 0.0)
+        scores = dict(_identifier().rank(clean))
+        # py3langid's own calibration: temperature sqrt(bytes) keeps short and long texts alike.
+        temp = math.sqrt(len(clean.encode("utf-8", "surrogatepass")))
+        ours = {lg: scores[lg] / temp for lg in self.languages}
+        best_foreign = max(
+            (v for lg, v in scores.items() if lg not in ours), default=-math.inf
+        ) / temp
+        best_ours = max(ours.values())
+        if best_foreign - best_ours > self.other_margin and hint not in ours:
+            return LanguageGuess(UNDETERMINED, 0.0)
+        if hint in ours:
+            ours[hint] += self.hint_weight
+        top = max(ours.values())
+        exp = {lg: math.exp(v - top) for lg, v in ours.items()}
+        total = sum(exp.values())
+        lang, p = max(((lg, e / total) for lg, e in exp.items()), key=lambda x: x[1])
+        if p < self.min_confidence:
+            return LanguageGuess(UNDETERMINED, round(p, 4))
+        return LanguageGuess(lang, round(p, 4))
+
+    def detect(self, text: str, hint: str = "") -> str:
+        """Just the language code (``und`` when unsure)."""
+        return self.guess(text, hint).lang
+
+
+def _primary_subtag(tag: str) -> str:
+    """``"nl-BE"`` → ``"nl"``; platforms send BCP 47 tags, our languages are ISO 639-1."""
+    return tag.strip().lower().replace("_", "-").split("-", 1)[0]
+
+
+@cache
+def default_detector() -> LanguageDetector:
+    """A detector for FR/NL/DE/EN with the default thresholds, built once per process."""
+    return LanguageDetector()

@@ -1,0 +1,112 @@
+"""The shipped sentiment model: loading, behaviour on clear cases, scores on held-out data."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from veille.enrich.evaluate import macro_f1, sentiment_scores
+from veille.enrich.sentiment import (
+    LinearSentiment,
+    ModelFileError,
+    default_model,
+    load_backend,
+    to_sentiment,
+)
+from veille.model import Sentiment
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "label"),
+    [
+        ("I love this, what a wonderful day with great people! 😍", "en", "positive"),
+        ("This is the worst service ever, absolutely terrible and rude 😡", "en", "negative"),
+        ("Merci beaucoup pour votre aide, c'était vraiment génial !", "fr", "positive"),
+        ("C'est une honte, service lamentable et personnel désagréable", "fr", "negative"),
+        ("Vielen Dank, das war wirklich super und sehr schön! 😊", "de", "positive"),
+        ("Was für ein Mist, total enttäuscht und wütend", "de", "negative"),
+        ("Wat een geweldige dag, echt super bedankt! 👍", "nl", "positive"),
+        ("Schandalig, waardeloze service en niemand helpt", "nl", "negative"),
+    ],
+)
+def test_clear_cases_in_each_language(text: str, lang: str, label: str) -> None:
+    assert default_model().analyze(text, lang).label == label
+
+
+def test_score_is_the_signed_difference_of_probabilities() -> None:
+    model = default_model()
+    neg, neu, pos = model.probabilities("great job, thanks!", "en")
+    assert math.isclose(neg + neu + pos, 1.0, rel_tol=1e-6)
+    s = model.analyze("great job, thanks!", "en")
+    assert s == Sentiment(label="positive", score=round(pos - neg, 4))
+    assert -1.0 <= s.score <= 1.0
+
+
+def test_to_sentiment_picks_the_most_probable_label() -> None:
+    assert to_sentiment([0.2, 0.5, 0.3]) == Sentiment(label="neutral", score=0.1)
+    assert to_sentiment([0.7, 0.2, 0.1]).label == "negative"
+
+
+def test_unknown_language_uses_all_lexicons() -> None:
+    model = default_model()
+    assert model.analyze("super, génial, geweldig 😍", "und").label == "positive"
+    assert model.analyze("super, génial, geweldig 😍", "es").label == "positive"
+
+
+def test_analyze_many_equals_analyze() -> None:
+    model = default_model()
+    texts = ["bad day", "good day", "a day"]
+    assert model.analyze_many(texts, ["en"] * 3) == [model.analyze(t, "en") for t in texts]
+
+
+def test_model_metadata_names_its_training_data() -> None:
+    meta = default_model().meta
+    assert "XLM-T" in meta["trained_on"]
+    assert set(meta["val_macro_f1"]) == {"fr", "de", "en"}
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(max_size=300), st.sampled_from(["fr", "nl", "de", "en", "und", ""]))
+def test_any_text_gets_a_label_and_a_bounded_score(text: str, lang: str) -> None:
+    s = default_model().analyze(text, lang)
+    assert s.label in ("negative", "neutral", "positive")
+    assert -1.0 <= s.score <= 1.0
+
+
+def test_missing_or_corrupt_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match="cannot read"):
+        LinearSentiment(tmp_path / "absent.npz")
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip file")
+    with pytest.raises(ModelFileError, match="cannot read"):
+        LinearSentiment(bad)
+    partial = tmp_path / "partial.npz"
+    np.savez(partial, idf=np.zeros(3, dtype=np.float32))
+    with pytest.raises(ModelFileError, match="malformed"):
+        LinearSentiment(partial)
+
+
+def test_backend_choice_is_validated() -> None:
+    assert load_backend() is default_model()
+    with pytest.raises(ValueError, match="model_path"):
+        load_backend("onnx")
+    with pytest.raises(ValueError, match="unknown sentiment backend"):
+        load_backend("magic")
+
+
+def test_macro_f1() -> None:
+    assert macro_f1(["a", "b"], ["a", "b"], ["a", "b"]) == 1.0
+    assert macro_f1(["a", "a"], ["b", "b"], ["a", "b"]) == 0.0
+    assert math.isclose(macro_f1(["a", "b", "b"], ["a", "a", "b"], ["a", "b"]), 2 / 3)
+
+
+def test_val_split_target_is_met(shared_data: Path) -> None:
+    """The issue's target: mean macro-F1 over FR/DE/EN >= 0.62 on XLM-T val (never trained on)."""
+    scores = {s.name.split()[0]: s.macro_f1 for s in sentiment_scores(default_model(), shared_data)}
+    assert (scores["fr"] + scores["de"] + scores["en"]) / 3 >= 0.62
+    assert scores["nl"] >= 0.6
