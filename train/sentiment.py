@@ -51,8 +51,8 @@ from veille.enrich.sentiment_features import (  # noqa: E402
 SEED = 20240601
 LANGS = {"fr": "french", "de": "german", "en": "english"}
 LABELS = ("negative", "neutral", "positive")
-GRID_C = (1.0, 2.0, 4.0)
-GRID_DENSE = (1.0, 3.0)
+GRID_C = (0.5, 2.0, 8.0)
+GRID_DENSE = (2.0,)
 MIN_DF = 2
 FOLDS = 3
 

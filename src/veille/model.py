@@ -299,7 +299,11 @@ SENTIMENT_LABELS: Final[tuple[SentimentLabel, ...]] = ("negative", "neutral", "p
 
 
 class Sentiment(msgspec.Struct, frozen=True, kw_only=True):
-    """The mood of a post: a label and ``score = P(positive) - P(negative)`` in [-1, 1]."""
+    """The mood of a post. In an :class:`Enrichment` it is the ``sentiment`` verdict
+    (:class:`Finding` with ``label`` and ``score``); ``polarity`` rides in its explanation."""
 
     label: SentimentLabel
     score: float
+    """Probability of ``label``, in [0, 1] (a classifier's confidence, as every Finding)."""
+    polarity: float = 0.0
+    """``P(positive) - P(negative)`` in [-1, 1]: sums and averages meaningfully in trends."""

@@ -13,9 +13,11 @@ from veille.cli.match import MAX_LINE_BYTES, iter_lines
 from veille.cli.rules import load_or_exit
 from veille.config import load_settings
 from veille.enrich import Detect, Urgent
+from veille.enrich.sentiment import ModelFileError, SentimentStep, from_finding, load_backend
 from veille.match import Matcher
 from veille.model import Author, Enrichment, Finding, Post, Severity
 from veille.normalise.fold import fold
+from veille.normalise.language import LanguageDetector
 
 
 class InputAuthor(msgspec.Struct):
@@ -83,7 +85,20 @@ def _urgency_section(enrichment: Enrichment) -> dict[str, Any]:
     return {"urgency": {"severity": u.severity, "score": u.score, "reasons": list(u.reasons)}}
 
 
-SECTIONS: list[LineSection] = [_threat_section, _sensitive_section, _urgency_section]
+def _sentiment_section(enrichment: Enrichment) -> dict[str, Any]:
+    finding = enrichment.verdict("sentiment")
+    if finding is None:
+        return {}
+    s = from_finding(finding)
+    return {"sentiment": {"label": s.label, "score": s.score, "polarity": s.polarity}}
+
+
+SECTIONS: list[LineSection] = [
+    _sentiment_section,
+    _threat_section,
+    _sensitive_section,
+    _urgency_section,
+]
 """How an output line is assembled, in order; append a section to add keys."""
 
 
@@ -115,21 +130,26 @@ def _velocity(known: dict[str, float]) -> Callable[[Post], float | None]:
     help="Settings file for the [detect] section (default: $VEILLE_CONFIG, else ./veille.toml).",
 )
 def analyze(files: tuple[str, ...], config: str | None) -> None:
-    """Detect threats, personal data, confidential markers and protected names in JSON Lines
-    posts from stdin; print one JSON line per post.
+    """Language, sentiment, threats, personal data, confidential markers and protected names in
+    JSON Lines posts from stdin; print one JSON line per post.
 
     Input: {"id": "...", "text": "...", "lang": "fr", "followers": 3000, "velocity": 12}
     (only id and text required; "author" may be a handle or {"handle", "followers"}).
 
-    Output: {"id", "lang", "threat": {"label": "threat"|"none", "score", "talks_about"?,
-    "explanation"?, "spans"?}, "sensitive": [{"kind", "start", "end", "score", "explanation"}],
+    Output: {"id", "lang" (fr/nl/de/en or und; the input "lang" is only a hint),
+    "sentiment": {"label": "negative"|"neutral"|"positive", "score", "polarity"},
+    "threat": {"label": "threat"|"none", "score", "talks_about"?, "explanation"?, "spans"?}, "sensitive": [{"kind", "start", "end", "score", "explanation"}],
     "urgency": {"severity", "score", "reasons"}}, offsets in characters of the text.
     A bad line is reported on stderr with its number and skipped; the exit status is then 1.
     """
-    settings = load_settings(config).detect
+    all_settings = load_settings(config)
+    settings = all_settings.detect
     try:
         detect = Detect(settings)
-    except ValueError as exc:
+        lang_cfg, sent_cfg = all_settings.language, all_settings.sentiment
+        detector = LanguageDetector(lang_cfg.languages, min_confidence=lang_cfg.min_confidence)
+        sentiment = SentimentStep(load_backend(sent_cfg.backend, sent_cfg.model_path))
+    except (ValueError, ModelFileError) as exc:
         raise click.ClickException(str(exc)) from exc
     matcher: Matcher | None = None
     severities: dict[str, Severity] = {}
@@ -162,12 +182,14 @@ def analyze(files: tuple[str, ...], config: str | None) -> None:
             platform=item.platform,
             native_id=item.id,
             text=item.text,
-            lang=item.lang,
+            lang_hint=item.lang,
             author=Author(handle=author.handle, followers=followers),
         )
+        post.lang = detector.detect(post.text, post.lang_hint)
         folded = fold(post.text)
         matches = matcher.match(post, folded) if matcher is not None else []
         enrichment = detect(post, folded, matches, Enrichment(lang=post.lang))
+        enrichment = sentiment(post, folded, matches, enrichment)
         velocity.clear()
         if item.velocity is not None:
             velocity[item.id] = item.velocity

@@ -5,8 +5,9 @@ n-grams plus lexicon features (``sentiment_features``), trained by ``train/senti
 shipped as ``veille/data/models/sentiment.npz``. Inference needs numpy only and nothing from
 the network. An optional transformer backend (``sentiment_onnx``) can replace it.
 
-``score`` is ``P(positive) - P(negative)``, in [-1, 1]: it sums and averages meaningfully in
-trends (net sentiment), unlike a per-label confidence.
+``score`` is the probability of the label (a confidence, as for every classifier finding);
+``polarity`` is ``P(positive) - P(negative)`` in [-1, 1], which averages meaningfully in trends.
+In the pipeline, :class:`SentimentStep` adds the verdict as a ``sentiment`` :class:`Finding`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -30,7 +32,7 @@ from veille.enrich.sentiment_features import (
     dense_features,
     word_features,
 )
-from veille.model import SENTIMENT_LABELS, Sentiment
+from veille.model import SENTIMENT_LABELS, Enrichment, Finding, Match, Post, Sentiment
 
 MODEL_RESOURCE: Final = "data/models/sentiment.npz"
 ANY_LANGUAGE: Final = "*"
@@ -54,9 +56,67 @@ class ModelFileError(ValueError):
 
 
 def to_sentiment(probs: Sequence[float]) -> Sentiment:
-    """Label and signed score from (negative, neutral, positive) probabilities."""
+    """Label, confidence and polarity from (negative, neutral, positive) probabilities."""
     best = max(range(3), key=probs.__getitem__)
-    return Sentiment(label=SENTIMENT_LABELS[best], score=round(probs[2] - probs[0], 4))
+    return Sentiment(
+        label=SENTIMENT_LABELS[best],
+        score=round(probs[best], 4),
+        polarity=round(probs[2] - probs[0], 4),
+    )
+
+
+POLARITY_PREFIX: Final = "polarity "
+
+
+def to_finding(sentiment: Sentiment) -> Finding:
+    """The ``sentiment`` verdict as the enrichment stage records it."""
+    return Finding(
+        kind="sentiment",
+        detector="sentiment",
+        label=sentiment.label,
+        score=sentiment.score,
+        explanation=f"{POLARITY_PREFIX}{sentiment.polarity:+.4f}",
+    )
+
+
+def from_finding(finding: Finding) -> Sentiment:
+    """Back from a stored ``sentiment`` finding (polarity 0 when the explanation lacks it)."""
+    label = finding.label if finding.label in SENTIMENT_LABELS else "neutral"
+    polarity = 0.0
+    if finding.explanation.startswith(POLARITY_PREFIX):
+        try:
+            polarity = float(finding.explanation[len(POLARITY_PREFIX) :])
+        except ValueError:
+            polarity = 0.0
+    return Sentiment(label=label, score=finding.score, polarity=polarity)  # type: ignore[arg-type]
+
+
+class SentimentStep:
+    """Pipeline enrichment step: adds the post's ``sentiment`` finding.
+
+    Uses the language already settled (``enrichment.lang``, else ``post.lang``) to pick the
+    lexicon; any language works.
+    """
+
+    def __init__(self, backend: SentimentBackend | None = None) -> None:
+        self.backend = backend or default_model()
+
+    def __call__(
+        self, post: Post, folded: object, matches: Sequence[Match], enrichment: Enrichment
+    ) -> Enrichment:
+        sentiment = self.backend.analyze(post.text, enrichment.lang or post.lang)
+        return msgspec.structs.replace(
+            enrichment, findings=(*enrichment.findings, to_finding(sentiment))
+        )
+
+
+def pipeline_step() -> SentimentStep:
+    """Factory named in a processor spec (``veille.enrich.sentiment:pipeline_step``): reads the
+    ``[sentiment]`` settings and loads the model once per worker process."""
+    from veille.config import load_settings
+
+    cfg = load_settings().sentiment
+    return SentimentStep(load_backend(cfg.backend, cfg.model_path))
 
 
 class LinearSentiment:

@@ -23,6 +23,8 @@ from typing import Final
 import msgspec
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
+from veille.model import Post
+
 UNDETERMINED: Final = "und"
 DEFAULT_LANGUAGES: Final = ("fr", "nl", "de", "en")
 MAX_CHARS: Final = 1000
@@ -117,3 +119,22 @@ def _primary_subtag(tag: str) -> str:
 def default_detector() -> LanguageDetector:
     """A detector for FR/NL/DE/EN with the default thresholds, built once per process."""
     return LanguageDetector()
+
+
+class PipelineLanguage:
+    """The pipeline's language hook: ``(post, folded) -> code``, the platform tag as a hint."""
+
+    def __init__(self, detector: LanguageDetector | None = None) -> None:
+        self.detector = detector or default_detector()
+
+    def __call__(self, post: Post, folded: object = None) -> str:
+        return self.detector.detect(post.text, post.lang_hint or post.lang)
+
+
+def pipeline_language() -> PipelineLanguage:
+    """Factory named in a processor spec (``veille.normalise.language:pipeline_language``):
+    reads the ``[language]`` settings once per worker process."""
+    from veille.config import load_settings
+
+    cfg = load_settings().language
+    return PipelineLanguage(LanguageDetector(cfg.languages, min_confidence=cfg.min_confidence))

@@ -1,0 +1,218 @@
+"""Time-bucket rollups: what each stored post adds to the temperature, pure and additive.
+
+A post counts once in each bucket (minute, hour, day) of each *dimension value* it belongs
+to: ``all``, every ``rule`` it matched and every ``tag`` of those rules, its ``platform``,
+``lang`` and ``conversation``. A bucket holds the volume, the sentiment distribution, the
+polarity sum (net sentiment = mean polarity), the reach (sum of authors' followers); hour and
+day buckets of every dimension but ``conversation`` also count words, hashtags, authors and
+domains, from which the top terms come.
+
+Everything here is a sum, so increments from successive batches add up to exactly what one
+pass over the archive gives: that is what lets the store maintain rollups incrementally and
+rebuild them on demand with the same result (tested).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Final, Literal
+from urllib.parse import urlsplit
+
+import msgspec
+
+from veille.model import Post, SentimentLabel
+
+Granularity = Literal["minute", "hour", "day"]
+GRANULARITIES: Final[tuple[Granularity, ...]] = ("minute", "hour", "day")
+STEP: Final[Mapping[Granularity, timedelta]] = {
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+}
+Dimension = Literal["all", "rule", "tag", "platform", "lang", "conversation"]
+DIMENSIONS: Final[tuple[Dimension, ...]] = (
+    "all", "rule", "tag", "platform", "lang", "conversation",
+)  # fmt: skip
+TermKind = Literal["word", "hashtag", "author", "domain"]
+TERM_GRANULARITIES: Final[frozenset[Granularity]] = frozenset({"hour", "day"})
+MAX_WORDS_PER_POST: Final = 12
+"""Distinct content words one post contributes to the top-words counts (bounds the work)."""
+MAX_TERM_CHARS: Final = 64
+
+_WORD = re.compile(r"[^\W\d_][\w'’-]{2,}")
+STOPWORDS: Final = frozenset(
+    """
+    the and for that this with you are was have not but they his her she him our your from
+    what all can has had were will would there their about just like out get one who been
+    les des une que qui dans pour pas sur avec est sont mais ses aux par plus comme tout nous
+    vous ils elle cette ces son été être fait très bien même aussi encore faire dit alors
+    der die das und ist nicht ein eine mit den dem des auf für sich auch von wie aber noch
+    nach bei zum zur hat sind wird wir ihr sie ich was wenn oder nur schon mal doch
+    het een van dat die niet met voor zijn aan ook maar als bij nog wel naar dan door heeft
+    wat deze dit hun zij wij jullie zo men over uit heb hebben wordt worden echt
+    http https www amp user
+    """.split()
+)
+"""Function words of FR/NL/DE/EN that would crowd every top-words list."""
+
+
+class Bucket(msgspec.Struct, kw_only=True):
+    """The additive figures of one (granularity, start, dimension, value) bucket."""
+
+    volume: int = 0
+    negative: int = 0
+    neutral: int = 0
+    positive: int = 0
+    polarity_sum: float = 0.0
+    reach: int = 0
+
+    def add(self, other: Bucket) -> None:
+        self.volume += other.volume
+        self.negative += other.negative
+        self.neutral += other.neutral
+        self.positive += other.positive
+        self.polarity_sum += other.polarity_sum
+        self.reach += other.reach
+
+    @property
+    def net_sentiment(self) -> float:
+        """Mean polarity of the bucket's posts, in [-1, 1] (0 when empty)."""
+        return self.polarity_sum / self.volume if self.volume else 0.0
+
+    @property
+    def negative_share(self) -> float:
+        return self.negative / self.volume if self.volume else 0.0
+
+
+BucketKey = tuple[Granularity, datetime, Dimension, str]
+TermKey = tuple[Granularity, datetime, Dimension, str, TermKind, str]
+
+
+class Increments(msgspec.Struct):
+    """What a batch of posts adds: bucket figures and term counts, ready to be summed in."""
+
+    buckets: dict[BucketKey, Bucket] = {}
+    terms: Counter[TermKey] = Counter()
+
+    def merge(self, other: Increments) -> None:
+        for key, bucket in other.buckets.items():
+            self.buckets.setdefault(key, Bucket()).add(bucket)
+        self.terms.update(other.terms)
+
+
+class PostFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What the rollups need to know of one stored post."""
+
+    at: datetime
+    platform: str
+    lang: str
+    conversation: str
+    rules: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    sentiment: SentimentLabel = "neutral"
+    polarity: float = 0.0
+    followers: int = 0
+    words: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()
+    author: str = ""
+    domains: tuple[str, ...] = ()
+
+
+def floor(at: datetime, granularity: Granularity) -> datetime:
+    """Start of the bucket holding ``at`` (UTC-aware in, UTC-aware out)."""
+    if granularity == "minute":
+        return at.replace(second=0, microsecond=0)
+    if granularity == "hour":
+        return at.replace(minute=0, second=0, microsecond=0)
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def content_words(text: str) -> tuple[str, ...]:
+    """Distinct lower-cased content words of a post, in order, at most MAX_WORDS_PER_POST."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(text[:5000].lower()):
+        if word not in STOPWORDS and len(word) <= MAX_TERM_CHARS:
+            seen.setdefault(word, None)
+            if len(seen) >= MAX_WORDS_PER_POST:
+                break
+    return tuple(seen)
+
+
+def domain_of(url: str) -> str:
+    """The host of a link without ``www.`` (empty when it is not a URL)."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+    return host.removeprefix("www.")[:MAX_TERM_CHARS]
+
+
+def facts_of(
+    post: Post,
+    *,
+    at: datetime,
+    conversation: str,
+    rules: Sequence[str] = (),
+    tags_of: Mapping[str, Sequence[str]] | None = None,
+    sentiment: SentimentLabel = "neutral",
+    polarity: float = 0.0,
+) -> PostFacts:
+    """The facts of a post: ``at`` is its bucket time (creation, else arrival)."""
+    tags = sorted({t for r in rules for t in (tags_of or {}).get(r, ())})
+    return PostFacts(
+        at=at,
+        platform=post.platform,
+        lang=post.lang or "und",
+        conversation=conversation,
+        rules=tuple(sorted(set(rules))),
+        tags=tuple(tags),
+        sentiment=sentiment,
+        polarity=polarity,
+        followers=max(0, post.author.followers or 0),
+        words=content_words(post.text),
+        hashtags=tuple(sorted({h.lower().lstrip("#")[:MAX_TERM_CHARS] for h in post.hashtags})),
+        author=(post.author.handle or post.author.id)[:MAX_TERM_CHARS],
+        domains=tuple(sorted({d for d in map(domain_of, post.links) if d})),
+    )
+
+
+def _dimension_values(facts: PostFacts) -> list[tuple[Dimension, str]]:
+    values: list[tuple[Dimension, str]] = [
+        ("all", ""),
+        ("platform", facts.platform),
+        ("lang", facts.lang),
+        ("conversation", facts.conversation),
+    ]
+    values += [("rule", r) for r in facts.rules]
+    values += [("tag", t) for t in facts.tags]
+    return values
+
+
+def increments(posts: Iterable[PostFacts]) -> Increments:
+    """The sum of what ``posts`` add to every bucket they fall in."""
+    out = Increments({}, Counter())
+    for facts in posts:
+        one = Bucket(
+            volume=1,
+            negative=facts.sentiment == "negative",
+            neutral=facts.sentiment == "neutral",
+            positive=facts.sentiment == "positive",
+            polarity_sum=facts.polarity,
+            reach=facts.followers,
+        )
+        terms: list[tuple[TermKind, str]] = [("word", w) for w in facts.words]
+        terms += [("hashtag", h) for h in facts.hashtags]
+        terms += [("domain", d) for d in facts.domains]
+        if facts.author:
+            terms.append(("author", facts.author))
+        for granularity in GRANULARITIES:
+            start = floor(facts.at, granularity)
+            for dim, value in _dimension_values(facts):
+                out.buckets.setdefault((granularity, start, dim, value), Bucket()).add(one)
+                if granularity in TERM_GRANULARITIES and dim != "conversation":
+                    for kind, term in terms:
+                        out.terms[(granularity, start, dim, value, kind, term)] += 1
+    return out
