@@ -31,7 +31,7 @@ from veille.enrich.sentiment import default_model
 from veille.normalise.language import LanguageDetector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import corpus  # noqa: E402
+import corpus
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

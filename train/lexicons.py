@@ -8,7 +8,7 @@ Non-commercial lexicons (HurtLex, GrofLex) are never read here.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET  # noqa: S405 (local, trusted lexicon files)
+import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 

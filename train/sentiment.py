@@ -38,9 +38,9 @@ from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import lexicons  # noqa: E402 (train/ is a folder of scripts, not a package)
+import lexicons
 
-from veille.enrich.sentiment_features import (  # noqa: E402
+from veille.enrich.sentiment_features import (
     DENSE_FEATURES,
     Analysed,
     char_features,
@@ -92,7 +92,9 @@ class Featuriser:
         out = []
         for text, lang in samples:
             an = Analysed(text)
-            out.append((word_features(an), char_features(an), dense_features(an, self.lex[lang])))
+            out.append(
+                (word_features(an), char_features(an.tokens), dense_features(an, self.lex[lang]))
+            )
         return out
 
     def fit(self, raws: Sequence[Raw]) -> Featuriser:

@@ -395,10 +395,12 @@ class DetectSettings(Section):
     confidential: ConfidentialSettings = Field(default_factory=ConfidentialSettings)
     protected: ProtectedSettings = Field(default_factory=ProtectedSettings)
     urgency: UrgencySettings = Field(default_factory=UrgencySettings)
+
+
 class LanguageSettings(Section):
     languages: list[str] = Field(default_factory=lambda: ["fr", "nl", "de", "en"])
     """Languages veille decides among; any other is reported as ``und``."""
-    min_confidence: float = Field(0.6, ge=0.0, le=1.0)
+    min_confidence: float = Field(default=0.6, ge=0.0, le=1.0)
     """Below this probability (among the configured languages) the answer is ``und``."""
 
 

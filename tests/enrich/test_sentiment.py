@@ -15,10 +15,13 @@ from veille.enrich.sentiment import (
     LinearSentiment,
     ModelFileError,
     default_model,
+    SentimentStep,
+    from_finding,
     load_backend,
+    to_finding,
     to_sentiment,
 )
-from veille.model import Sentiment
+from veille.model import Enrichment, Post, Sentiment
 
 
 @pytest.mark.parametrize(
@@ -38,18 +41,34 @@ def test_clear_cases_in_each_language(text: str, lang: str, label: str) -> None:
     assert default_model().analyze(text, lang).label == label
 
 
-def test_score_is_the_signed_difference_of_probabilities() -> None:
+def test_score_is_the_label_probability_and_polarity_the_signed_difference() -> None:
     model = default_model()
     neg, neu, pos = model.probabilities("great job, thanks!", "en")
     assert math.isclose(neg + neu + pos, 1.0, rel_tol=1e-6)
     s = model.analyze("great job, thanks!", "en")
-    assert s == Sentiment(label="positive", score=round(pos - neg, 4))
-    assert -1.0 <= s.score <= 1.0
+    assert s == Sentiment(label="positive", score=round(pos, 4), polarity=round(pos - neg, 4))
 
 
 def test_to_sentiment_picks_the_most_probable_label() -> None:
-    assert to_sentiment([0.2, 0.5, 0.3]) == Sentiment(label="neutral", score=0.1)
+    assert to_sentiment([0.2, 0.5, 0.3]) == Sentiment(label="neutral", score=0.5, polarity=0.1)
     assert to_sentiment([0.7, 0.2, 0.1]).label == "negative"
+
+
+def test_finding_round_trip_and_pipeline_step() -> None:
+    s = Sentiment(label="negative", score=0.7, polarity=-0.55)
+    finding = to_finding(s)
+    assert (finding.kind, finding.detector, finding.label, finding.score) == (
+        "sentiment",
+        "sentiment",
+        "negative",
+        0.7,
+    )
+    assert from_finding(finding) == s
+    post = Post(platform="x", native_id="1", text="Wat een geweldige dag, bedankt!", lang="nl")
+    enrichment = SentimentStep()(post, None, [], Enrichment(lang="nl"))
+    verdict = enrichment.verdict("sentiment")
+    assert verdict is not None
+    assert verdict.label == "positive"
 
 
 def test_unknown_language_uses_all_lexicons() -> None:
@@ -75,7 +94,8 @@ def test_model_metadata_names_its_training_data() -> None:
 def test_any_text_gets_a_label_and_a_bounded_score(text: str, lang: str) -> None:
     s = default_model().analyze(text, lang)
     assert s.label in ("negative", "neutral", "positive")
-    assert -1.0 <= s.score <= 1.0
+    assert 1 / 3 - 1e-4 <= s.score <= 1.0
+    assert -1.0 <= s.polarity <= 1.0
 
 
 def test_missing_or_corrupt_model_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -10,7 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from veille.enrich.evaluate import language_scores, read_dutch
-from veille.normalise.language import UNDETERMINED, LanguageDetector, default_detector
+from veille.normalise.language import (
+    UNDETERMINED,
+    LanguageDetector,
+    _identifier,
+    _scores,
+    default_detector,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -98,7 +104,10 @@ def test_any_text_and_hint_give_a_configured_language_or_und(text: str, hint: st
 
 
 def test_very_long_text_is_bounded() -> None:
-    assert default_detector().detect("De politie heeft gisteren drie mensen opgepakt. " * 50_000) == "nl"
+    assert (
+        default_detector().detect("De politie heeft gisteren drie mensen opgepakt. " * 50_000)
+        == "nl"
+    )
 
 
 @pytest.mark.slow
@@ -106,3 +115,15 @@ def test_accuracy_on_labelled_sets(shared_data: Path) -> None:
     """Labels are the datasets' language; some tweets in them are really in another one."""
     for score in language_scores(default_detector(), shared_data):
         assert score.accuracy >= 0.9, score
+
+
+def test_scores_agree_with_py3langid_rank() -> None:
+    """``_scores`` reads py3langid internals for speed: it must give exactly ``rank``'s scores."""
+    ident = _identifier()
+    for text in ["De politie heeft gisteren drie mensen opgepakt", "Bonjour à tous", "", "😀"]:
+        ranked = dict(ident.rank(text))
+        mine = _scores(text)
+        for i, lang in enumerate(ident.nb_classes):
+            # Script aliases (srl -> sr) share a label, which rank reports once.
+            if text and ranked[lang] > -1e30 and ident.nb_classes.count(lang) == 1:
+                assert mine[i] == pytest.approx(ranked[lang], rel=1e-5)

@@ -72,8 +72,10 @@ def test_known_spikes_are_found(level: Sensitivity, seed: int) -> None:
     series[hour] = series[hour] * 4 + 40
     spike = volume_spike(series[: hour + 1], level)
     assert spike is not None
-    assert spike.kind == "volume" and spike.observed == series[hour]
-    assert spike.z >= THRESHOLDS[level].z and spike.ratio >= THRESHOLDS[level].ratio
+    assert spike.kind == "volume"
+    assert spike.observed == series[hour]
+    assert spike.z >= THRESHOLDS[level].z
+    assert spike.ratio >= THRESHOLDS[level].ratio
 
 
 def test_sensitivity_levels_are_ordered() -> None:
@@ -106,8 +108,10 @@ def test_negative_share_spike_and_its_absence() -> None:
     volumes.append(40)
     negatives.append(28)  # 70 % negative against about 20 %
     spike = negative_share_spike(volumes, negatives, "medium")
-    assert spike is not None and spike.kind == "negative_share"
-    assert spike.observed == 0.7 and 0.1 < spike.expected < 0.3
+    assert spike is not None
+    assert spike.kind == "negative_share"
+    assert spike.observed == 0.7
+    assert 0.1 < spike.expected < 0.3
 
 
 @given(st.lists(st.integers(min_value=0, max_value=10_000), min_size=0, max_size=200))

@@ -138,7 +138,8 @@ def analyze(files: tuple[str, ...], config: str | None) -> None:
 
     Output: {"id", "lang" (fr/nl/de/en or und; the input "lang" is only a hint),
     "sentiment": {"label": "negative"|"neutral"|"positive", "score", "polarity"},
-    "threat": {"label": "threat"|"none", "score", "talks_about"?, "explanation"?, "spans"?}, "sensitive": [{"kind", "start", "end", "score", "explanation"}],
+    "threat": {"label": "threat"|"none", "score", "talks_about"?, "explanation"?, "spans"?},
+    "sensitive": [{"kind", "start", "end", "score", "explanation"}],
     "urgency": {"severity", "score", "reasons"}}, offsets in characters of the text.
     A bad line is reported on stderr with its number and skipped; the exit status is then 1.
     """
@@ -194,6 +195,9 @@ def analyze(files: tuple[str, ...], config: str | None) -> None:
         if item.velocity is not None:
             velocity[item.id] = item.velocity
         enrichment = urgent(post, folded, matches, enrichment)
+        # The detectors may pick a lexicon for an undetermined post; the line reports the
+        # language veille settled on.
+        enrichment = msgspec.structs.replace(enrichment, lang=post.lang)
         out.write(encoder.encode(analysis_line(item.id, enrichment)) + b"\n")
     out.flush()
     if bad:

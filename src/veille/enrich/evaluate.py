@@ -54,7 +54,7 @@ def read_xlmt(data: Path, lang: str, split: str = "val") -> tuple[list[str], lis
     if len(texts) != len(raw):
         raise ValueError(f"{base}: {len(texts)} texts but {len(raw)} labels in split {split!r}")
     try:
-        labels = [SENTIMENT_LABELS[int(x)] for x in raw]
+        labels: list[str] = [SENTIMENT_LABELS[int(x)] for x in raw]
     except (ValueError, IndexError) as exc:
         raise ValueError(f"{base}/{split}_labels.txt: labels must be 0, 1 or 2 ({exc})") from None
     return texts, labels

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import cache
 from importlib import resources
@@ -35,6 +34,8 @@ from veille.enrich.sentiment_features import (
 from veille.model import SENTIMENT_LABELS, Enrichment, Finding, Match, Post, Sentiment
 
 MODEL_RESOURCE: Final = "data/models/sentiment.npz"
+CHAR_CACHE_SIZE: Final = 100_000
+"""Tokens whose character n-gram indices are kept (a few MB); cleared whole when full."""
 ANY_LANGUAGE: Final = "*"
 """Lexicon key used for posts whose language is unknown or has no lexicon of its own."""
 
@@ -88,7 +89,7 @@ def from_finding(finding: Finding) -> Sentiment:
             polarity = float(finding.explanation[len(POLARITY_PREFIX) :])
         except ValueError:
             polarity = 0.0
-    return Sentiment(label=label, score=finding.score, polarity=polarity)  # type: ignore[arg-type]
+    return Sentiment(label=label, score=finding.score, polarity=polarity)
 
 
 class SentimentStep:
@@ -131,18 +132,22 @@ class LinearSentiment:
             else:
                 arrays = dict(np.load(path, allow_pickle=False))
         except (OSError, ValueError, EOFError) as exc:
-            raise ModelFileError(f"cannot read sentiment model {path or MODEL_RESOURCE}: {exc}")
+            raise ModelFileError(
+                f"cannot read sentiment model {path or MODEL_RESOURCE}: {exc}"
+            ) from exc
         try:
             words = arrays["vocab"].tobytes().decode("utf-8").split("\n")
             self.vocab: dict[str, int] = {w: i for i, w in enumerate(words)}
-            self.idf: list[float] = arrays["idf"].astype(float).tolist()
+            self.idf: npt.NDArray[np.float32] = arrays["idf"].astype(np.float32)
             self.sparse_weights: npt.NDArray[np.float32] = arrays["sparse_weights"]
             self.dense_weights: npt.NDArray[np.float32] = arrays["dense_weights"]
             self.bias: npt.NDArray[np.float32] = arrays["bias"]
             lexicons = json.loads(arrays["lexicons"].tobytes())
             self.meta: dict[str, Any] = json.loads(arrays["meta"].tobytes())
         except (KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelFileError(f"sentiment model {path or MODEL_RESOURCE} is malformed: {exc}")
+            raise ModelFileError(
+                f"sentiment model {path or MODEL_RESOURCE} is malformed: {exc}"
+            ) from exc
         if self.sparse_weights.shape != (len(words), 3) or len(self.idf) != len(words):
             raise ModelFileError(f"sentiment model {path or MODEL_RESOURCE}: shapes disagree")
         if self.dense_weights.shape != (len(DENSE_FEATURES), 3):
@@ -150,31 +155,50 @@ class LinearSentiment:
                 f"sentiment model {path or MODEL_RESOURCE} was trained with other dense features"
             )
         self.lexicons: dict[str, dict[str, float]] = lexicons
+        self._char_cache: dict[str, tuple[int, ...]] = {}
+        self._zero = np.zeros(3, dtype=np.float32)
         self.lexicons[ANY_LANGUAGE] = _merge(lexicons.values())
 
-    def _block(self, feats: list[str], idx: list[int], vals: list[float]) -> None:
+    def _char_indices(self, tokens: list[str]) -> list[int]:
+        """Vocabulary indices of the character n-grams of ``tokens``, cached per token: most
+        tokens of a post were seen in earlier posts, and slicing them again costs the most."""
+        cache = self._char_cache
         vocab = self.vocab
-        counts = Counter(i for i in map(vocab.get, feats) if i is not None)
-        if not counts:
-            return
-        idf = self.idf
-        weights = [(1.0 + math.log(c)) * idf[i] for i, c in counts.items()]
-        norm = math.sqrt(sum(w * w for w in weights))
-        idx.extend(counts)
-        vals.extend(w / norm for w in weights)
+        out: list[int] = []
+        for tok in tokens:
+            found = cache.get(tok)
+            if found is None:
+                grams = char_features((tok,))
+                found = tuple(i for i in map(vocab.get, grams) if i is not None)
+                if len(cache) >= CHAR_CACHE_SIZE:
+                    cache.clear()
+                cache[tok] = found
+            out.extend(found)
+        return out
+
+    def _block(self, indices: list[int]) -> npt.NDArray[np.float32]:
+        """The L2-normalised sublinear tf-idf block's contribution to the three logits."""
+        if not indices:
+            return self._zero
+        uniq, counts = np.unique(np.asarray(indices, dtype=np.intp), return_counts=True)
+        weights = (1.0 + np.log(counts, dtype=np.float32)) * self.idf[uniq]
+        weights /= np.float32(math.sqrt(float(weights @ weights)))
+        block: npt.NDArray[np.float32] = weights @ self.sparse_weights[uniq]
+        return block
 
     def probabilities(self, text: str, lang: str = "") -> tuple[float, float, float]:
         """P(negative), P(neutral), P(positive) for one text."""
         an = Analysed(text)
-        idx: list[int] = []
-        vals: list[float] = []
-        self._block(word_features(an), idx, vals)
-        self._block(char_features(an), idx, vals)
+        vocab = self.vocab
+        words = [i for i in map(vocab.get, word_features(an)) if i is not None]
         lexicon = self.lexicons.get(lang) or self.lexicons[ANY_LANGUAGE]
         dense = np.asarray(dense_features(an, lexicon), dtype=np.float32)
-        logits = self.bias + dense @ self.dense_weights
-        if idx:
-            logits = logits + np.asarray(vals, dtype=np.float32) @ self.sparse_weights[idx]
+        logits = (
+            self.bias
+            + dense @ self.dense_weights
+            + self._block(words)
+            + self._block(self._char_indices(an.tokens))
+        )
         top = float(logits.max())
         exp = [math.exp(float(v) - top) for v in logits]
         total = exp[0] + exp[1] + exp[2]

@@ -13,10 +13,11 @@ irony markers ("#sarcasm", "/s", 🙄 …) are a feature of their own.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Final
 
 MAX_CHARS: Final = 2000
@@ -56,7 +57,7 @@ NEGATORS: Final = frozenset(
         "nicht", "kein", "keine", "keinen", "keinem", "keiner", "keines", "nie", "niemals",
         "nichts", "niemand", "ohne", "weder",
         # nl
-        "niet", "geen", "nooit", "niets", "niks", "niemand", "zonder", "noch",
+        "niet", "geen", "nooit", "niets", "niks", "zonder", "noch",
     }
 )  # fmt: skip
 """Words that open a negation scope (also any token ending in ``n't``)."""
@@ -134,7 +135,9 @@ def fold_variants(text: str) -> str:
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text).replace("’", "'")
         # Variation selectors and skin tones would split one emoji into several tokens.
-        text = "".join(c for c in text if not ("\ufe00" <= c <= "\ufe0f" or "\U0001f3fb" <= c <= "\U0001f3ff"))
+        text = "".join(
+            c for c in text if not ("\ufe00" <= c <= "\ufe0f" or "\U0001f3fb" <= c <= "\U0001f3ff")
+        )
     return text.lower()
 
 
@@ -195,14 +198,14 @@ def word_features(an: Analysed) -> list[str]:
         else:
             marked.append(tok)
     feats = ["w:" + t for t in marked]
-    feats.extend(f"b:{a} {b}" for a, b in zip(marked, marked[1:], strict=False))
+    feats.extend(f"b:{a} {b}" for a, b in itertools.pairwise(marked))
     return feats
 
 
-def char_features(an: Analysed, lo: int = 2, hi: int = 5) -> list[str]:
+def char_features(tokens: Iterable[str], lo: int = 2, hi: int = 5) -> list[str]:
     """Character n-grams inside ``" word "`` boundaries (sklearn's ``char_wb`` analyser)."""
     feats: list[str] = []
-    for tok in an.tokens:
+    for tok in tokens:
         w = f" {tok} "
         n = len(w)
         for k in range(lo, min(hi, n) + 1):
@@ -210,9 +213,7 @@ def char_features(an: Analysed, lo: int = 2, hi: int = 5) -> list[str]:
     return feats
 
 
-def dense_features(
-    an: Analysed, lexicon: Mapping[str, float]
-) -> list[float]:  # noqa: PLR0912 (one pass over tokens is clearer than several)
+def dense_features(an: Analysed, lexicon: Mapping[str, float]) -> list[float]:
     """Lexicon polarity with negation, intensifiers, contrast and irony; surface counts.
 
     Values are squashed to about [-1, 1] so that they sit on the scale of the normalised

@@ -69,7 +69,9 @@ class OnnxSentiment:
                 str(model), providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime and tokenizers raise their own types
-            raise ModelFileError(f"cannot load the onnx sentiment model in {directory}: {exc}")
+            raise ModelFileError(
+                f"cannot load the onnx sentiment model in {directory}: {exc}"
+            ) from exc
         self.tokenizer.enable_truncation(max_length=max_tokens)
         self.tokenizer.enable_padding()
         self.inputs = {i.name for i in self.session.get_inputs()}
@@ -90,7 +92,8 @@ class OnnxSentiment:
         logits = np.asarray(self.session.run(None, feed)[0], dtype=np.float64)
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
+        probs: npt.NDArray[np.float64] = exp / exp.sum(axis=1, keepdims=True)
+        return probs
 
     def analyze_many(self, texts: Sequence[str], langs: Sequence[str]) -> list[Sentiment]:
         """Sentiment of each text, in batches (the language is not needed by the model)."""

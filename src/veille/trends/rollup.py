@@ -43,8 +43,7 @@ MAX_WORDS_PER_POST: Final = 12
 MAX_TERM_CHARS: Final = 64
 
 _WORD = re.compile(r"[^\W\d_][\w'’-]{2,}")
-STOPWORDS: Final = frozenset(
-    """
+_STOPWORD_TEXT = """
     the and for that this with you are was have not but they his her she him our your from
     what all can has had were will would there their about just like out get one who been
     les des une que qui dans pour pas sur avec est sont mais ses aux par plus comme tout nous
@@ -54,8 +53,8 @@ STOPWORDS: Final = frozenset(
     het een van dat die niet met voor zijn aan ook maar als bij nog wel naar dan door heeft
     wat deze dit hun zij wij jullie zo men over uit heb hebben wordt worden echt
     http https www amp user
-    """.split()
-)
+"""
+STOPWORDS: Final = frozenset(_STOPWORD_TEXT.split())
 """Function words of FR/NL/DE/EN that would crowd every top-words list."""
 
 

@@ -3,8 +3,9 @@
 Volume: the expected count of the last hour is the median of the previous 12 hours, scaled by
 the *daily-cycle factor* — how the same hour compared with its own previous 12 hours on each
 earlier day we have (median over up to 7 days). A morning rush that happens every day is
-therefore expected, not a spike. The deviation is a z-score on Anscombe's square-root scale (Poisson counting noise,
-near-normal even for small counts), widened when the baseline hours spread more than Poisson.
+therefore expected, not a spike. The deviation is a z-score on Anscombe's square-root scale
+(Poisson counting noise, near-normal even for small counts), widened when the baseline hours
+spread more than Poisson.
 
 Negative share: the share of negative posts in the last hour against the pooled share of the
 previous 12 hours, as a binomial z-score, with a minimum rise in percentage points.
@@ -15,6 +16,7 @@ Pure functions over hourly counts: the store supplies the series, the caller the
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from datetime import datetime
@@ -75,7 +77,7 @@ def _noise_sd(values: Sequence[float]) -> float:
     Differences cancel a slow trend (the baseline hours of a daily cycle trend up or down),
     so a ramp is not mistaken for noise.
     """
-    diffs = [b - a for a, b in zip(values, values[1:], strict=False)]
+    diffs = [b - a for a, b in itertools.pairwise(values)]
     centre = median(diffs)
     return median(abs(d - centre) for d in diffs) * 1.4826 / math.sqrt(2)
 

@@ -1,0 +1,424 @@
+"""Trend tables: each stored post's sentiment, and the rollups kept incrementally from them.
+
+``post_sentiment`` holds one row per post that the rollups have counted: the row's presence is
+what makes recording idempotent (a re-delivered post is not counted twice) and it keeps the
+sentiment so that a rebuild from the archive gives exactly the incremental result.
+
+``trend_buckets`` and ``trend_terms`` hold the additive figures of
+:mod:`veille.trends.rollup`; increments are upserted with ``value = value + excluded.value``
+(``ON CONFLICT`` on both engines). Every function takes an open connection: the caller
+chooses the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from veille.model import Author, Post, Sentiment
+from veille.store.schema import RowId, matches, metadata, posts
+from veille.store.types import Timestamp
+from veille.trends.rollup import (
+    STEP,
+    Bucket,
+    Dimension,
+    Granularity,
+    Increments,
+    PostFacts,
+    TermKind,
+    facts_of,
+    floor,
+    increments,
+)
+
+post_sentiment: Final = sa.Table(
+    "post_sentiment",
+    metadata,
+    sa.Column("post_id", RowId, sa.ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("label", sa.String(8), nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("polarity", sa.Float, nullable=False),
+    # The post's bucket time: creation time, else arrival, never later than storage.
+    sa.Column("at", Timestamp, nullable=False, index=True),
+)
+
+trend_buckets: Final = sa.Table(
+    "trend_buckets",
+    metadata,
+    sa.Column("granularity", sa.String(8), nullable=False),
+    sa.Column("dimension", sa.String(16), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("start", Timestamp, nullable=False),
+    sa.Column("volume", sa.BigInteger, nullable=False),
+    sa.Column("negative", sa.BigInteger, nullable=False),
+    sa.Column("neutral", sa.BigInteger, nullable=False),
+    sa.Column("positive", sa.BigInteger, nullable=False),
+    sa.Column("polarity_sum", sa.Float, nullable=False),
+    sa.Column("reach", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("granularity", "dimension", "value", "start"),
+)
+
+trend_terms: Final = sa.Table(
+    "trend_terms",
+    metadata,
+    sa.Column("granularity", sa.String(8), nullable=False),
+    sa.Column("dimension", sa.String(16), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("start", Timestamp, nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("term", sa.Text, nullable=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("granularity", "dimension", "value", "start", "kind", "term"),
+)
+
+_FIGURES: Final = ("volume", "negative", "neutral", "positive", "polarity_sum", "reach")
+_CHUNK: Final = 500
+
+
+def _upsert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]], add: Sequence[str]):  # type: ignore[no-untyped-def]
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    keys = [c.name for c in table.primary_key.columns]
+    for start in range(0, len(rows), _CHUNK):
+        stmt = dialect.insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys,
+            set_={name: table.c[name] + stmt.excluded[name] for name in add},
+        )
+        conn.execute(stmt, rows[start : start + _CHUNK])
+
+
+def apply(conn: Connection, inc: Increments) -> None:
+    """Add ``inc`` to the stored rollups."""
+    bucket_rows = [
+        {
+            "granularity": g,
+            "start": start,
+            "dimension": dim,
+            "value": value,
+            **{name: getattr(b, name) for name in _FIGURES},
+        }
+        for (g, start, dim, value), b in inc.buckets.items()
+    ]
+    _upsert(conn, trend_buckets, bucket_rows, _FIGURES)
+    term_rows = [
+        {
+            "granularity": g,
+            "start": start,
+            "dimension": dim,
+            "value": value,
+            "kind": kind,
+            "term": term,
+            "count": n,
+        }
+        for (g, start, dim, value, kind, term), n in inc.terms.items()
+    ]
+    _upsert(conn, trend_terms, term_rows, ("count",))
+
+
+def bucket_time(created: datetime | None, received: datetime | None, stored: datetime) -> datetime:
+    """When a post counts: its creation time, else arrival, else storage; never in the future
+    of its storage (a wrong clock on the platform must not create future buckets)."""
+    at = created or received or stored
+    return min(at, stored)
+
+
+def _post_rows(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    out: dict[tuple[str, str], Any] = {}
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        cond = sa.tuple_(posts.c.platform, posts.c.native_id).in_(chunk)
+        query = sa.select(
+            posts.c.id,
+            posts.c.platform,
+            posts.c.native_id,
+            posts.c.created_at,
+            posts.c.received_at,
+            posts.c.stored_at,
+            posts.c.conv_root,
+        ).where(cond)
+        for row in conn.execute(query):
+            out[(row.platform, row.native_id)] = row
+    return out
+
+
+def _counted(conn: Connection, ids: Sequence[int]) -> set[int]:
+    found: set[int] = set()
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        query = sa.select(post_sentiment.c.post_id).where(post_sentiment.c.post_id.in_(chunk))
+        found.update(conn.execute(query).scalars())
+    return found
+
+
+def record(
+    conn: Connection,
+    batch: Sequence[Post],
+    rules: Sequence[Sequence[str]],
+    sentiments: Sequence[Sentiment],
+    tags_of: Mapping[str, Sequence[str]] | None = None,
+) -> int:
+    """Count the stored posts of a batch into the rollups, each post once ever.
+
+    ``rules[i]`` are the rule ids ``batch[i]`` matched, ``sentiments[i]`` its sentiment. Posts
+    not in the store (dropped by ``keep = "matched"``) and posts already counted are skipped.
+    Returns how many posts were counted now.
+    """
+    if not (len(batch) == len(rules) == len(sentiments)):
+        raise ValueError("record: batch, rules and sentiments must have the same length")
+    stored = _post_rows(conn, [p.key for p in batch])
+    done = _counted(conn, [r.id for r in stored.values()])
+    facts: list[PostFacts] = []
+    rows: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for post, post_rules, sentiment in zip(batch, rules, sentiments, strict=True):
+        row = stored.get(post.key)
+        if row is None or row.id in done or row.id in seen:
+            continue
+        seen.add(row.id)
+        at = bucket_time(row.created_at, row.received_at, row.stored_at)
+        rows.append(
+            {
+                "post_id": row.id,
+                "label": sentiment.label,
+                "score": sentiment.score,
+                "polarity": sentiment.polarity,
+                "at": at,
+            }
+        )
+        facts.append(
+            facts_of(
+                post,
+                at=at,
+                conversation=f"{row.platform}:{row.conv_root}",
+                rules=post_rules,
+                tags_of=tags_of,
+                sentiment=sentiment.label,
+                polarity=sentiment.polarity,
+            )
+        )
+    if rows:
+        conn.execute(sa.insert(post_sentiment), rows)
+        apply(conn, increments(facts))
+    return len(rows)
+
+
+def rebuild(
+    conn: Connection,
+    tags_of: Mapping[str, Sequence[str]] | None = None,
+    since: datetime | None = None,
+) -> int:
+    """Recompute the rollups from the archive (every counted post from the day of ``since``).
+
+    The sentiment comes from ``post_sentiment`` (what was recorded), rules from the stored
+    matches and tags from ``tags_of`` (the current catalogue). Returns the posts counted.
+    """
+    start = floor(since, "day") if since is not None else None
+    for table in (trend_buckets, trend_terms):
+        delete = sa.delete(table)
+        if start is not None:
+            delete = delete.where(table.c.start >= start)
+        conn.execute(delete)
+    query = (
+        sa.select(posts, post_sentiment.c.label, post_sentiment.c.polarity, post_sentiment.c.at)
+        .join(post_sentiment, post_sentiment.c.post_id == posts.c.id)
+        .order_by(posts.c.id)
+    )
+    if start is not None:
+        query = query.where(post_sentiment.c.at >= start)
+    counted = 0
+    last_id = 0
+    while True:
+        chunk = conn.execute(query.where(posts.c.id > last_id).limit(2000)).all()
+        if not chunk:
+            break
+        last_id = chunk[-1].id
+        ids = [r.id for r in chunk]
+        rules_of: dict[int, list[str]] = {}
+        for m in conn.execute(
+            sa.select(matches.c.post_id, matches.c.rule).where(matches.c.post_id.in_(ids))
+        ):
+            rules_of.setdefault(m.post_id, []).append(m.rule)
+        facts = []
+        for r in chunk:
+            post = Post(
+                platform=r.platform,
+                native_id=r.native_id,
+                text=r.text,
+                lang=r.lang,
+                author=Author(id=r.author_id, handle=r.author_handle, followers=r.author_followers),
+                hashtags=tuple(r.hashtags),
+                links=tuple(r.links),
+            )
+            facts.append(
+                facts_of(
+                    post,
+                    at=r.at,
+                    conversation=f"{r.platform}:{r.conv_root}",
+                    rules=rules_of.get(r.id, ()),
+                    tags_of=tags_of,
+                    sentiment=r.label,
+                    polarity=r.polarity,
+                )
+            )
+        apply(conn, increments(facts))
+        counted += len(chunk)
+    return counted
+
+
+def series(
+    conn: Connection,
+    granularity: Granularity,
+    dimension: Dimension,
+    value: str,
+    since: datetime,
+    until: datetime,
+) -> list[tuple[datetime, Bucket]]:
+    """Buckets in ``[since, until)``, one per step, empty buckets included (zero-filled)."""
+    t = trend_buckets
+    rows = conn.execute(
+        sa.select(t).where(
+            t.c.granularity == granularity,
+            t.c.dimension == dimension,
+            t.c.value == value,
+            t.c.start >= floor(since, granularity),
+            t.c.start < until,
+        )
+    ).all()
+    found = {r.start: Bucket(**{name: getattr(r, name) for name in _FIGURES}) for r in rows}
+    out = []
+    at, step = floor(since, granularity), STEP[granularity]
+    while at < until:
+        out.append((at, found.get(at) or Bucket()))
+        at += step
+    return out
+
+
+def total(
+    conn: Connection, dimension: Dimension, value: str, since: datetime, until: datetime
+) -> Bucket:
+    """The sum of the hour buckets of one value over ``[since, until)``."""
+    out = Bucket()
+    for _, b in series(conn, "hour", dimension, value, since, until):
+        out.add(b)
+    return out
+
+
+def top_terms(
+    conn: Connection,
+    dimension: Dimension,
+    value: str,
+    kind: TermKind,
+    since: datetime,
+    until: datetime,
+    limit: int = 10,
+) -> list[tuple[str, int]]:
+    """The most frequent terms of one kind over ``[since, until)`` (hour buckets)."""
+    t = trend_terms
+    n = sa.func.sum(t.c.count).label("n")
+    query = (
+        sa.select(t.c.term, n)
+        .where(
+            t.c.granularity == "hour",
+            t.c.dimension == dimension,
+            t.c.value == value,
+            t.c.kind == kind,
+            t.c.start >= floor(since, "hour"),
+            t.c.start < until,
+        )
+        .group_by(t.c.term)
+        .order_by(n.desc(), t.c.term)
+        .limit(limit)
+    )
+    return [(r.term, int(r.n)) for r in conn.execute(query)]
+
+
+def top_values(
+    conn: Connection, dimension: Dimension, since: datetime, until: datetime, limit: int = 10
+) -> list[tuple[str, int]]:
+    """The values of a dimension with the most posts over ``[since, until)`` (hour buckets)."""
+    t = trend_buckets
+    n = sa.func.sum(t.c.volume).label("n")
+    query = (
+        sa.select(t.c.value, n)
+        .where(
+            t.c.granularity == "hour",
+            t.c.dimension == dimension,
+            t.c.start >= floor(since, "hour"),
+            t.c.start < until,
+        )
+        .group_by(t.c.value)
+        .order_by(n.desc(), t.c.value)
+        .limit(limit)
+    )
+    return [(r.value, int(r.n)) for r in conn.execute(query)]
+
+
+def active_values(
+    conn: Connection, dimensions: Iterable[Dimension], since: datetime, until: datetime
+) -> list[tuple[Dimension, str]]:
+    """Dimension values with at least one post in ``[since, until)`` (what to check for spikes)."""
+    t = trend_buckets
+    query = (
+        sa.select(t.c.dimension, t.c.value)
+        .where(
+            t.c.granularity == "hour",
+            t.c.dimension.in_(list(dimensions)),
+            t.c.start >= floor(since, "hour"),
+            t.c.start < until,
+        )
+        .distinct()
+        .order_by(t.c.dimension, t.c.value)
+    )
+    return [(r.dimension, r.value) for r in conn.execute(query)]
+
+
+def top_posts(
+    conn: Connection,
+    dimension: Dimension,
+    value: str,
+    since: datetime,
+    until: datetime,
+    limit: int = 3,
+    label: str | None = None,
+) -> list[Any]:
+    """The most-reached counted posts of a rule (or of everything) in ``[since, until)``."""
+    ps = post_sentiment
+    query = (
+        sa.select(
+            posts.c.id,
+            posts.c.platform,
+            posts.c.native_id,
+            posts.c.url,
+            posts.c.author_handle,
+            posts.c.author_followers,
+            posts.c.text,
+            ps.c.label,
+            ps.c.polarity,
+            ps.c.at,
+        )
+        .join(ps, ps.c.post_id == posts.c.id)
+        .where(ps.c.at >= since, ps.c.at < until)
+    )
+    if dimension == "rule":
+        query = query.where(
+            sa.exists().where(matches.c.post_id == posts.c.id, matches.c.rule == value)
+        )
+    elif dimension in ("platform", "lang"):
+        query = query.where(posts.c[dimension] == value)
+    if label is not None:
+        query = query.where(ps.c.label == label)
+    reach = sa.func.coalesce(posts.c.author_followers, 0)
+    return list(conn.execute(query.order_by(reach.desc(), posts.c.id).limit(limit)).all())
+
+
+def window(until: datetime, hours: int) -> tuple[datetime, datetime]:
+    """``[until - hours, until)`` with ``until`` floored to the hour."""
+    end = floor(until, "hour")
+    return end - timedelta(hours=hours), end
