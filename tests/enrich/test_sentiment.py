@@ -14,8 +14,8 @@ from veille.enrich.evaluate import macro_f1, sentiment_scores
 from veille.enrich.sentiment import (
     LinearSentiment,
     ModelFileError,
-    default_model,
     SentimentStep,
+    default_model,
     from_finding,
     load_backend,
     to_finding,
