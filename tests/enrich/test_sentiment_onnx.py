@@ -84,7 +84,7 @@ def test_three_class_model_with_named_labels(tmp_path: Path) -> None:
     texts = ["good", "bad bad bad bad bad bad bad bad", "great"] * 20
     batch = backend.analyze_many(texts, ["en"] * len(texts))
     assert batch == [backend.analyze(t) for t in texts]
-    assert batch[0].score > 0 > batch[1].score
+    assert batch[0].polarity > 0 > batch[1].polarity
 
 
 def test_label_order_comes_from_config(tmp_path: Path) -> None:

@@ -183,7 +183,9 @@ class LinearSentiment:
         uniq, counts = np.unique(np.asarray(indices, dtype=np.intp), return_counts=True)
         weights = (1.0 + np.log(counts, dtype=np.float32)) * self.idf[uniq]
         weights /= np.float32(math.sqrt(float(weights @ weights)))
-        block: npt.NDArray[np.float32] = weights @ self.sparse_weights[uniq]
+        block: npt.NDArray[np.float32] = np.asarray(
+            weights @ self.sparse_weights[uniq], dtype=np.float32
+        )
         return block
 
     def probabilities(self, text: str, lang: str = "") -> tuple[float, float, float]:
