@@ -15,6 +15,7 @@ from veille.enrich.evaluate import Score, language_scores, sentiment_scores
 from veille.enrich.sentiment import ModelFileError, load_backend
 from veille.normalise.language import LanguageDetector
 
+
 def _data_dir(data: str | None) -> Path | None:
     """The labelled public data folder, or None (then only veille's own Dutch set is scored)."""
     folder = shared_data(data)

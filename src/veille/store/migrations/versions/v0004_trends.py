@@ -1,7 +1,7 @@
 """Trends: counted posts' sentiment and the minute/hour/day rollups.
 
-Revision ID: 0003_trends
-Revises: 0002_alerts
+Revision ID: 0004_trends
+Revises: 0003_web
 Create Date: 2026-11-29
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from veille.store.types import Timestamp
 
-revision = "0003_trends"
-down_revision = "0002_alerts"
+revision = "0004_trends"
+down_revision = "0003_web"
 branch_labels = None
 depends_on = None
 
