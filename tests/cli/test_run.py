@@ -7,12 +7,14 @@ from click.testing import CliRunner
 from veille.cli import main
 from veille.demo.generate import INCIDENTS
 from veille.store import Store
+from veille.testing import free_port
 
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("VEILLE_CONFIG", raising=False)
+    monkeypatch.setenv("VEILLE_WEB__PORT", str(free_port()))  # the demo serves the dashboard
     return tmp_path
 
 
@@ -20,6 +22,7 @@ def test_demo_on_a_fresh_directory_flags_the_incidents(workdir: Path) -> None:
     result = CliRunner().invoke(main, ["demo", "--rate", "0", "--plain"])
     assert result.exit_code == 0, result.output
     assert "3,000 posts stored" in result.output
+    assert "log in as demo / " in result.output
     assert "[critical] nl.adres-agent nl" in result.output
     with Store.open(f"sqlite:///{workdir / 'veille.db'}") as store:
         assert store.counts()["posts"] == 3000

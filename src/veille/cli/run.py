@@ -141,6 +141,9 @@ def start(
 @click.option("--follow", is_flag=True, help="Keep reading replayed files as they grow.")
 @click.option("--from-start", is_flag=True, help="Ignore saved cursors of replayed files.")
 @click.option("--ingest/--no-ingest", default=None, help="Serve POST /ingest (default: [ingest]).")
+@click.option(
+    "--web", is_flag=True, help="Serve the dashboard beside the pipeline ([web] host and port)."
+)
 @click.option("--plain", is_flag=True, default=None, help="One line per match instead of tables.")
 @click.option("--quiet", is_flag=True, help="No console output.")
 def run(
@@ -149,6 +152,7 @@ def run(
     follow: bool,
     from_start: bool,
     ingest: bool | None,
+    web: bool,
     plain: bool | None,
     quiet: bool,
 ) -> None:
@@ -170,6 +174,7 @@ def run(
         for path in replays
     ]
     servers = []
+    ingest_router = None
     if ingest if ingest is not None else settings.ingest.enabled:
         conf = settings.ingest
         try:
@@ -184,12 +189,21 @@ def run(
         except ValueError as exc:
             raise click.ClickException(f"[ingest]: {exc} (set VEILLE_INGEST__TOKEN)") from None
         sources.append(http)
-        servers.append(serve(create_app(http), conf.host, conf.port))
+        if web and settings.web.mount_ingest:
+            ingest_router = http.router()
+        else:
+            servers.append(serve(create_app(http), conf.host, conf.port))
     if not sources:
         raise click.ClickException(
             "nothing to run: give --replay FILE (or - for stdin), or enable [ingest]"
         )
     with open_store(settings) as store:
+        if web:
+            from veille.cli.web import dashboard
+
+            servers.append(dashboard(settings, store, ingest=ingest_router))
+            if not quiet:
+                click.echo(f"dashboard on http://{settings.web.host}:{settings.web.port}/")
         cursors = store.cursors()
         if from_start:
             for source in sources:
@@ -208,9 +222,12 @@ def run(
 
 @click.command("demo")
 @click.option("--rate", default=40.0, show_default=True, help="Posts per second (0: no pacing).")
+@click.option(
+    "--web/--no-web", default=True, show_default=True, help="Serve the dashboard too ([web])."
+)
 @click.option("--plain", is_flag=True, default=None, help="One line per match instead of tables.")
 @click.option("--quiet", is_flag=True, help="No console output.")
-def demo(rate: float, plain: bool | None, quiet: bool) -> None:
+def demo(rate: float, web: bool, plain: bool | None, quiet: bool) -> None:
     """Replay the bundled demo stream (synthetic FR/NL/DE/EN posts) into the local store.
 
     Uses the configured store (default: ./veille.db) and rules (default: ./rules, else the
@@ -220,6 +237,17 @@ def demo(rate: float, plain: bool | None, quiet: bool) -> None:
     paths = [p for p in settings.rules.paths if Path(p).exists()] or [str(STARTER_RULES)]
     catalogue = load_catalogue(paths)
     with open_store(settings) as store:
+        servers = []
+        if web:
+            from veille.cli.web import dashboard, demo_account
+
+            own = paths != [str(STARTER_RULES)]
+            servers.append(dashboard(settings, store, rules=paths, writable=own))
+            login = demo_account(store)
+            if not quiet:
+                click.echo(
+                    f"dashboard on http://{settings.web.host}:{settings.web.port}/ — {login}"
+                )
         start(
             settings,
             store,
@@ -227,6 +255,7 @@ def demo(rate: float, plain: bool | None, quiet: bool) -> None:
             [DemoSource(rate=rate or None)],
             plain=plain,
             quiet=quiet,
+            servers=servers,
         )
         if not quiet:
             click.echo(

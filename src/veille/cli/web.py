@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 import click
+from fastapi import APIRouter
 
 from veille.cli.run import open_store
 from veille.cli.users import cli_actor
-from veille.config import load_settings
+from veille.config import Settings, load_settings
+from veille.store import Store
+from veille.store.accounts import Accounts
+from veille.store.audit import AuditLog
 from veille.store.retention import Policy, Retention
+from veille.web.auth import hash_password, new_secret
 
 
 @click.command("web")
@@ -66,3 +73,66 @@ def run_retention() -> None:
     )
     for key, count in sorted(purged.by.items()):
         click.echo(f"  {key}: {count}")
+
+
+def dashboard(
+    settings: Settings,
+    store: Store,
+    *,
+    rules: Sequence[str] | None = None,
+    writable: bool = True,
+    ingest: APIRouter | None = None,
+) -> Coroutine[Any, Any, None]:
+    """The dashboard (and the retention job) as a coroutine to run beside the pipeline.
+
+    ``rules`` overrides ``[rules] paths`` (the demo's starter rules, read-only); ``ingest`` is
+    the HTTP ingest source's router, served by the same server.
+    """
+    import uvicorn
+
+    from veille.sources.http_ingest import QuietServer
+    from veille.web import create_app
+    from veille.web.jobs import retention_loop
+    from veille.web.rulebook import Rulebook
+
+    paths = list(rules) if rules is not None else settings.rules.paths
+    app = create_app(
+        settings, store, rulebook=Rulebook(paths, store.versions, writable=writable), ingest=ingest
+    )
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        job = asyncio.create_task(retention_loop(app.state.web, stop))
+        config = uvicorn.Config(
+            app,
+            host=settings.web.host,
+            port=settings.web.port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,  # live streams are closed, not waited for
+        )
+        server = QuietServer(config)
+        serving = asyncio.ensure_future(server.serve())
+        try:
+            await asyncio.shield(serving)
+        finally:
+            # Cancelled when the pipeline ends: shut down cleanly (sockets closed).
+            server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
+            stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+
+    return run()
+
+
+def demo_account(store: Store) -> str:
+    """A line telling how to log in to the demo dashboard; creates the ``demo`` admin (with a
+    random password, shown once) when the database has no account yet."""
+    accounts = Accounts(store.engine)
+    if accounts.list_users():
+        return "log in with your account (`veille users add NAME --role admin` creates one)"
+    password = new_secret()[:20]
+    accounts.add_user("demo", "admin", password_hash=hash_password(password))
+    AuditLog(store.engine).append(cli_actor(), "user.add", "demo", detail={"role": "admin"})
+    return f"log in as demo / {password} (shown once; change it: veille users password demo)"

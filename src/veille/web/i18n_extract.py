@@ -18,8 +18,16 @@ _CALL: Final = re.compile(
     r"""(?<![A-Za-z0-9])N?_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')"""
 )
 _TITLE: Final = re.compile(r"""\btitle="([^"]+)\"""")
-FIXED: Final = (*SEVERITIES, *ROLES, "error", "warning")
-"""Values shown through ``_(value)``: severities, roles, problem levels."""
+FIXED: Final = (
+    *SEVERITIES,
+    *ROLES,
+    *("error", "warning"),
+    *("rule", "urgent", "trend", "source"),
+    *("firing", "acknowledged", "resolved", "all"),
+    *("created", "updated", "assigned", "escalated", "note"),
+)
+"""Values shown through ``_(value)``: severities, roles, problem levels, alert kinds, statuses
+and history actions."""
 
 
 def messages() -> set[str]:

@@ -172,12 +172,18 @@ def _atomic_write(path: Path, text: str) -> None:
 class Rulebook:
     """The rule files of ``paths``, reloaded when they change on disk."""
 
-    def __init__(self, paths: Sequence[str | Path], registry: VersionRegistry) -> None:
+    def __init__(
+        self, paths: Sequence[str | Path], registry: VersionRegistry, *, writable: bool = True
+    ) -> None:
         self.paths = [Path(p) for p in paths]
         self.registry = registry
+        self.writable = writable
+        """False for rules that are not the installation's own (the demo's starter rules)."""
         self._lock = Lock()
         self._signature: tuple[tuple[str, int, int], ...] = ()
         self._loaded = Loaded()
+        self._index: dict[str, Rule] = {}
+        self._tags: dict[str, tuple[str, ...]] = {}
 
     def _current_signature(self) -> tuple[tuple[str, int, int], ...]:
         out = []
@@ -195,6 +201,8 @@ class Rulebook:
             signature = self._current_signature()
             if signature != self._signature:
                 self._loaded = load(p for p in self.paths if p.exists())
+                self._index = {r.id: r for r in self._loaded.rules}
+                self._tags = {r.id: r.tags for r in self._loaded.rules}
                 self._signature = signature
             return self._loaded
 
@@ -202,11 +210,13 @@ class Rulebook:
         return self.loaded().rules
 
     def get(self, rule_id: str) -> Rule | None:
-        return next((r for r in self.rules() if r.id == rule_id), None)
+        self.loaded()
+        return self._index.get(rule_id)
 
     def tags(self) -> dict[str, tuple[str, ...]]:
-        """Each rule's tags (what watch lists select on)."""
-        return {r.id: r.tags for r in self.rules()}
+        """Each rule's tags (what watch lists select on); do not modify."""
+        self.loaded()
+        return self._tags
 
     # -- validation --------------------------------------------------------------------------
 
@@ -252,6 +262,8 @@ class Rulebook:
         ``expect`` is the etag the editor loaded; a different current etag raises
         :class:`RuleConflict`. Validation errors raise ValueError with the problems.
         """
+        if not self.writable:
+            raise RuleConflict("these rules are read-only here: `veille init` gives you your own")
         with self._lock:
             self._signature = ()  # re-read the files after this write, whatever happens
             current = next(

@@ -85,7 +85,9 @@ def conversation_page(request: Request, ref: str, who: Viewer) -> Response:
         "conversation.html",
         title="Conversation",
         detail=detail,
-        extras=web.extras,
+        rule_names={
+            r: rule.name for r in detail.conversation.rules if (rule := web.rulebook.get(r))
+        },
     )
 
 
