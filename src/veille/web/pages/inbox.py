@@ -106,7 +106,7 @@ def inbox(
 
 
 def _parse_resume(request: Request, since: int, shown: str) -> tuple[int, set[int]]:
-    ids = {int(x) for x in shown.split(",") if x.isdigit()}
+    ids = {int(x) for x in shown.split(",")[:1000] if x.isdigit()}
     resume = request.headers.get("last-event-id", "")
     event, _, live = resume.partition(":")
     if event.isdigit():
@@ -125,7 +125,7 @@ async def inbox_stream(
     request: Request,
     who: Viewer,
     since: Annotated[int, Query(ge=0)] = 0,
-    shown: Annotated[str, Query(max_length=2000)] = "",
+    shown: Annotated[str, Query(max_length=8000, description="Ids of the cards on the page")] = "",
     status: Annotated[str, Query(max_length=16)] = "firing",
     severity: Annotated[str, Query(max_length=16)] = "info",
 ) -> StreamingResponse:
