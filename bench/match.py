@@ -193,6 +193,18 @@ def run_size(n_rules: int, n_posts: int, min_seconds: float, peers: set[str]) ->
     return out
 
 
+def fold_speed(n_posts: int, min_seconds: float) -> dict[str, float]:
+    """Posts/s of the two fold implementations (same posts, same output)."""
+    from veille.normalise.fold import COMPILED, fold_compiled, fold_python
+
+    texts = [p.text for p in corpus.posts(n_posts, [])]
+    out = {"python_posts_s": round(throughput(fold_python, texts, min_seconds))}
+    if COMPILED:
+        out["compiled_posts_s"] = round(throughput(fold_compiled, texts, min_seconds))
+        assert all(fold_compiled(t) == fold_python(t) for t in texts)
+    return out
+
+
 def print_table(results: list[dict[str, Any]]) -> None:
     head = (
         f"{'rules':>7} {'peer':<11} {'build s':>8} {'peak MiB':>9} {'posts/s':>11} "
@@ -241,8 +253,15 @@ def main() -> None:
         f"# CPU time of one process; {os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.2f} at the end"
     )
+    folding = fold_speed(n_posts, min_seconds)
     print_table(results)
-    print(json.dumps({"benchmark": "match", "quick": args.quick, "results": results}))
+    print(
+        f"fold: pure Python {folding['python_posts_s']:,} posts/s, "
+        f"compiled {folding.get('compiled_posts_s', 0):,} posts/s"
+    )
+    print(
+        json.dumps({"benchmark": "match", "quick": args.quick, "fold": folding, "results": results})
+    )
 
 
 if __name__ == "__main__":
