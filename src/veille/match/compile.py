@@ -1,10 +1,10 @@
-"""Turn parsed queries into small evaluator trees over the literal hits of one post.
+"""Turn parsed queries into small evaluator trees, evaluated on the folded tokens of one post.
 
-Each word-position atom owns a literal (``" word "``, ``" a phrase "``, ``" stem"``,
-``" @handle "``) registered with the prefilter, so its occurrences are exactly the
-prefilter's hits for that literal (plus, in evasion rules, the hits of its skeleton in the
-evasion view). Boolean nodes combine those; NEAR compares token positions; ``explain``
-lists where each term matched.
+Only candidate rules get here (the prefilter found one of their anchors). Each word-position
+atom first tests its literal (``" word "``, ``" a phrase "``, ``" stem"``, ``" @handle "``)
+against the scan string with one substring search, so absent atoms cost almost nothing; present
+ones list their token positions (and, in evasion rules, positions in the evasion view). Boolean
+nodes combine those; NEAR compares token positions; ``explain`` lists where each term matched.
 """
 
 from __future__ import annotations

@@ -41,24 +41,12 @@ class EvasionView:
     """The evasion words of one post: ``scan`` like :attr:`Folded.scan`, and for each word the
     range of ordinary token indices it covers and its original-text span."""
 
-    __slots__ = ("_starts", "ranges", "scan", "spans")
+    __slots__ = ("ranges", "scan", "spans")
 
     def __init__(self, scan: str, ranges: list[tuple[int, int]], spans: list[Span]) -> None:
         self.scan = scan
         self.ranges = ranges
         self.spans = spans
-        self._starts: dict[int, int] | None = None
-
-    def token_at(self, offset: int) -> int:
-        """Index of the evasion word whose first character is at ``offset`` in :attr:`scan`."""
-        if self._starts is None:
-            starts: dict[int, int] = {}
-            pos = 1
-            for i, word in enumerate(self.scan[1:-1].split(" ") if len(self.scan) > 1 else ()):
-                starts[pos] = i
-                pos += len(word) + 1
-            self._starts = starts
-        return self._starts[offset]
 
 
 def _gap_is(text: str, start: int, end: int, allowed: frozenset[str] | dict[str, str]) -> bool:
