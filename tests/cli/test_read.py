@@ -14,7 +14,7 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         patch.delenv("VEILLE_CONFIG", raising=False)
-        result = CliRunner().invoke(main, ["demo", "--rate", "0", "--quiet"])
+        result = CliRunner().invoke(main, ["demo", "--rate", "0", "--no-web", "--quiet"])
     assert result.exit_code == 0, result.output
     return folder
 

@@ -1,5 +1,12 @@
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 from click.testing import CliRunner
@@ -19,7 +26,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_demo_on_a_fresh_directory_flags_the_incidents(workdir: Path) -> None:
-    result = CliRunner().invoke(main, ["demo", "--rate", "0", "--plain"])
+    result = CliRunner().invoke(main, ["demo", "--rate", "0", "--no-web", "--plain"])
     assert result.exit_code == 0, result.output
     assert "3,000 posts stored" in result.output
     assert "log in as demo / " in result.output
@@ -82,3 +89,42 @@ def test_run_without_rules_or_sources_says_what_to_do(workdir: Path) -> None:
     )
     bad = runner.invoke(main, ["run", "--replay", "x.jsonl"])
     assert "bad.toml:4:12: error: AND needs something on its right" in bad.output
+
+
+@pytest.mark.integration
+def test_demo_with_the_dashboard_serves_until_interrupted(workdir: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "veille", "demo", "--rate", "0", "--web", "--plain"],
+        cwd=workdir,
+        env={**os.environ, "VEILLE_WEB__PORT": str(port)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        answer = None
+        while time.monotonic() < deadline and answer is None:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert answer is not None
+        assert answer.status_code in (200, 303)
+        while time.monotonic() < deadline:  # the stream ends, the dashboard stays up
+            with Store.open(f"sqlite:///{workdir / 'veille.db'}") as store:
+                if store.counts()["posts"] == 3000:
+                    break
+            time.sleep(0.2)
+        assert process.poll() is None
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code in (200, 303)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, output.decode()
+    assert f"dashboard on http://127.0.0.1:{port}/" in output.decode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
@@ -68,16 +69,26 @@ def conversation_lines(store: Store, limit: int = 8) -> list[ConversationLine]:
 async def run_pipeline(
     pipeline: Pipeline,
     servers: Sequence[Coroutine[Any, Any, None]] = (),
+    *,
+    linger: bool = False,
 ) -> None:
     """Run the pipeline (and any HTTP servers beside it) until it ends or a signal drains it.
 
-    This is where the web dashboard joins ``veille run``/``veille demo``: give its app's
-    ``serve(...)`` coroutine in ``servers`` (and mount the ingest router in it).
+    The servers (the dashboard, the ingest endpoint, the alert worker) run in the same event
+    loop; with ``linger`` they keep running after the sources ended (the demo's dashboard)
+    until SIGINT/SIGTERM.
     """
     pipeline.install_signal_handlers()
     tasks = [asyncio.create_task(server) for server in servers]
     try:
         await pipeline.run()
+        if linger:
+            loop = asyncio.get_running_loop()
+            stop = asyncio.Event()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            click.echo("The stream has ended; the dashboard stays up until Ctrl-C.")
+            await stop.wait()
     finally:
         for task in tasks:
             task.cancel()
@@ -96,6 +107,7 @@ def start(
     quiet: bool,
     servers: Sequence[Coroutine[Any, Any, None]] = (),
     cursors: dict[str, str] | None = None,
+    linger: bool = False,
 ) -> None:
     """Build the pipeline on ``store`` and run it with the live console."""
     spec = ProcessorSpec(
@@ -120,13 +132,13 @@ def start(
     pipeline.after_store.append(AlertHook(alerting, infos))
     servers = [*servers, alerting.run(asyncio.Event())]
     if quiet:
-        asyncio.run(run_pipeline(pipeline, servers))
+        asyncio.run(run_pipeline(pipeline, servers, linger=linger))
         return
     rules = {r.id: RuleInfo(r.severity, r.name) for r in catalogue.rules}
     console = LiveConsole(pipeline.stats, rules, lambda: conversation_lines(store), plain=plain)
     pipeline.after_store.append(console)
     with console:
-        asyncio.run(run_pipeline(pipeline, servers))
+        asyncio.run(run_pipeline(pipeline, servers, linger=linger))
 
 
 @click.command("run")
@@ -256,6 +268,7 @@ def demo(rate: float, web: bool, plain: bool | None, quiet: bool) -> None:
             plain=plain,
             quiet=quiet,
             servers=servers,
+            linger=web,
         )
         if not quiet:
             click.echo(
