@@ -83,6 +83,11 @@ def test_naive_time_is_utc_and_milliseconds_are_understood() -> None:
     assert millis.created_at == datetime(2026, 1, 1, tzinfo=UTC)
 
 
+def test_the_text_backslash_u0000_is_not_a_nul() -> None:
+    post = map_generic(raw({"id": "1", "text": "\\u0000 and \u0000"}))
+    assert post.text == "\\u0000 and \ufffd"
+
+
 def test_nul_is_replaced_visibly() -> None:
     post = map_generic(raw({"id": "a\u0000", "text": "x\u0000y"}))
     assert post.text == "x\ufffdy"

@@ -70,13 +70,19 @@ _MENTION = re.compile(r"(?<![\w@])@(\w[\w.-]*(?:@[\w-]+(?:\.[\w-]+)+)?)")
 _LINK = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 _LINK_TAIL = ".,;:!?)]}'\""
 _MAX_ID = 512
+_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+"""``\u0000`` escapes, not the text ``\\u0000`` (an escaped backslash, then ``u0000``)."""
 _MILLIS_ABOVE = 1e11
 
 
 def map_generic(item: RawItem) -> Post:
     """Decode one generic JSON post; ``MappingError`` says which field is wrong and why."""
+    payload = item.payload
+    if b"\\u0000" in payload:
+        # NUL is legal JSON but PostgreSQL refuses it in text: decode it as a visible U+FFFD.
+        payload = _NUL.sub(lambda found: found[1] + b"\\ufffd", payload)
     try:
-        data = _decoder.decode(item.payload)
+        data = _decoder.decode(payload)
     except msgspec.ValidationError as exc:
         raise MappingError(f"generic post: {exc}") from None
     except msgspec.DecodeError as exc:
@@ -86,14 +92,14 @@ def map_generic(item: RawItem) -> Post:
     native_id = _id(data.native_id if data.id is None else data.id, "id")
     if native_id is None:
         raise MappingError("generic post: `id` is required (a string or an integer)")
-    text = _clean(data.text)
+    text = data.text
     return Post(
-        platform=_clean(data.platform) or item.platform,
+        platform=data.platform or item.platform,
         native_id=native_id,
         text=text,
         author=_author(data.author),
-        url=_clean(data.url),
-        lang_hint=_clean(data.lang).lower()[:16],
+        url=data.url,
+        lang_hint=data.lang.lower()[:16] if data.lang else "",
         created_at=_time(data.created_at, "created_at"),
         received_at=item.received_at,
         reply_to=_id(data.reply_to, "reply_to"),
@@ -109,15 +115,10 @@ def map_generic(item: RawItem) -> Post:
     )
 
 
-def _clean(value: str) -> str:
-    # NUL is legal JSON but PostgreSQL refuses it in text; keep a visible replacement.
-    return value.replace("\x00", "\ufffd") if "\x00" in value else value
-
-
 def _id(value: Id | None, field: str) -> str | None:
     if value is None or value == "":
         return None
-    text = _clean(str(value))
+    text = value if isinstance(value, str) else str(value)
     if len(text) > _MAX_ID:
         raise MappingError(f"generic post: `{field}` is longer than {_MAX_ID} characters")
     return text
@@ -127,13 +128,13 @@ def _author(value: str | _AuthorIn | None) -> Author:
     if value is None:
         return Author()
     if isinstance(value, str):
-        return Author(handle=_clean(value))
+        return Author(handle=value)
     if value.followers is not None and not 0 <= value.followers < 1 << 63:
         raise MappingError("generic post: `author.followers` must be between 0 and 2^63")
     return Author(
-        id=_clean(str(value.id)),
-        handle=_clean(value.handle),
-        display_name=_clean(value.display_name or value.name),
+        id=value.id if isinstance(value.id, str) else str(value.id),
+        handle=value.handle,
+        display_name=value.display_name or value.name,
         followers=value.followers,
     )
 
@@ -156,7 +157,7 @@ def _listed(
     given: list[str] | None, sigil: str, pattern: re.Pattern[str], text: str
 ) -> tuple[str, ...]:
     if given is not None:
-        return tuple(_clean(v.removeprefix(sigil)) for v in given if v.strip(sigil))
+        return tuple(v.removeprefix(sigil) for v in given if v.strip(sigil))
     if sigil not in text:
         return ()
     return tuple(dict.fromkeys(pattern.findall(text)))
@@ -164,7 +165,7 @@ def _listed(
 
 def _links(given: list[str] | None, text: str) -> tuple[str, ...]:
     if given is not None:
-        return tuple(_clean(v) for v in given if v)
+        return tuple(v for v in given if v)
     if "://" not in text:
         return ()
     return tuple(dict.fromkeys(m.rstrip(_LINK_TAIL) for m in _LINK.findall(text)))
