@@ -130,7 +130,7 @@ def stages(lines: list[bytes], matcher: Matcher) -> dict[str, float]:
 def end_to_end(path: Path, catalogue: Catalogue, workers: int, db: Path) -> dict[str, float]:
     """Replay ``path`` through the whole pipeline into a fresh SQLite store."""
     store = Store.open(f"sqlite:///{db}")
-    spec = ProcessorSpec(catalogue.files, catalogue.versions(store.versions))
+    spec = ProcessorSpec(catalogue.specs(), catalogue.versions(store.versions))
     pipeline = Pipeline(
         [ReplaySource(path, batch_size=1000)], store, spec, workers=workers, queue_batches=4
     )

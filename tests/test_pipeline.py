@@ -11,6 +11,7 @@ import pytest
 
 from veille.match.matcher import Matcher
 from veille.model import Enrichment, Finding, Match, Post, Quarantined, RawItem
+from veille.normalise import registry
 from veille.normalise.fold import Folded
 from veille.pipeline import Pipeline, Processor, Stored
 from veille.rules.rule import Rule
@@ -334,3 +335,25 @@ def test_duplicate_source_names_are_refused(tmp_path: Path) -> None:
     path = jsonl(tmp_path / "a.jsonl", 1)
     with pytest.raises(ValueError, match="share a name"):
         Pipeline([ReplaySource(path), ReplaySource(path)], MemorySink(), processor())
+
+
+async def test_a_payload_of_several_posts_is_stored_or_quarantined_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry, "_loaded", dict(registry._loaded))
+
+    def thread(raw: RawItem) -> list[Post]:
+        texts = msgspec.json.decode(raw.payload)
+        return [
+            Post(platform="t", native_id=f"{raw.origin}/{n}", text=t) for n, t in enumerate(texts)
+        ]
+
+    registry.register("thread", thread)
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b'["police", "calm"]\n["fine", "explode"]\n["last"]\n')
+    sink = MemorySink()
+    await Pipeline([ReplaySource(path, platform="thread")], sink, processor()).run()
+    assert [p.native_id for p in sink.posts] == ["line 1/0", "line 1/1", "line 3/0"]
+    (failed,) = sink.quarantined
+    assert failed.stage == "match"
+    assert failed.payload == b'["fine", "explode"]'

@@ -6,8 +6,8 @@ bounded (queue length × batch size × item bound):
 
 1. one reader per source puts its batches on the *raw* channel;
 2. the processor runs the pure stages (:class:`Processor`) on each batch, in this process or in
-   worker processes (``workers``), keeping batch order, and puts the results on the *stored*
-   channel;
+   worker processes (``workers``), keeping batch order, and puts the results on the
+   *processed* channel;
 3. the writer takes whatever results are queued (up to ``store_batch_posts`` posts), writes them
    with the sources' cursors and the quarantined records in ONE transaction of the sink (in a
    thread, so the event loop keeps reading meanwhile), then acknowledges the sources and runs
@@ -131,8 +131,8 @@ class Processor:
         for item in items:
             stage: Stage = "normalise"
             try:
-                posts = normalise(item)
-                for post in posts:
+                done = Processed()  # one payload's posts: kept whole, or quarantined whole
+                for post in normalise(item):
                     stage = "normalise"
                     folded = fold(post.text)
                     if self.language is not None:
@@ -146,15 +146,13 @@ class Processor:
                         enrichment = Enrichment(lang=post.lang)
                         for enrich in self.enrichers:
                             enrichment = enrich(post, folded, matches, enrichment)
-                        out.enrichments.append(enrichment)
-                    out.posts.append(post)
-                    out.sources.append(item.source)
-                    out.matches.append(matches)
-                    out.folded.append(folded.scan)
+                        done.enrichments.append(enrichment)
+                    done.posts.append(post)
+                    done.sources.append(item.source)
+                    done.matches.append(matches)
+                    done.folded.append(folded.scan)
+                out.extend(done)
             except Exception as exc:  # one bad record must not stop its neighbours
-                # Posts of this item appended before the failure are kept: they are complete.
-                if len(out.enrichments) > len(out.posts):
-                    out.enrichments.pop()
                 out.quarantined.append(quarantine(item, stage, exc, self.clock))
         return out
 
@@ -263,7 +261,7 @@ class Stats:
     quarantined: int = 0
     transactions: int = 0
     started: float = field(default_factory=time.monotonic)
-    by_source: dict[str, int] = field(default_factory=dict)
+    """When reading began (after worker processes were ready)."""
 
     @property
     def rate(self) -> float:
@@ -484,7 +482,7 @@ class Pipeline:
                 cursors[work.source.name] = work.batch.cursor
         flagged = await self._write_isolating(combined, cursors)
         self.cursors.update(cursors)
-        self._count(combined, works)
+        self._count(combined)
         for work in works:
             if isinstance(work.source, Acknowledging):
                 assert work.processed is not None
@@ -566,7 +564,7 @@ class Pipeline:
         )
         return list(getattr(result, "flagged", ()))
 
-    def _count(self, done: Processed, works: list[_Work]) -> None:
+    def _count(self, done: Processed) -> None:
         stats = self.stats
         stats.transactions += 1
         stats.stored += len(done.posts)
@@ -575,9 +573,6 @@ class Pipeline:
             if matches:
                 stats.matched_posts += 1
                 stats.matches += len(matches)
-        for work in works:
-            name = work.source.name
-            stats.by_source[name] = stats.by_source.get(name, 0) + len(work.batch.items)
 
 
 def _replace(target: Processed, source: Processed) -> None:

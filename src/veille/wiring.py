@@ -1,4 +1,4 @@
-"""Assembling a pipeline from settings: rules, matcher, processor factory, sources.
+"""Assembling a pipeline: the rule catalogue and the picklable recipe of its processor.
 
 Kept apart from :mod:`veille.pipeline` (which only runs stages) and from the CLI (which only
 parses options), so ``veille run``, ``veille demo``, the benchmark and tests build the very same
@@ -16,42 +16,36 @@ from typing import Any
 from veille.clock import utcnow
 from veille.match.matcher import Matcher
 from veille.pipeline import Enricher, Language, Processor
-from veille.rules.files import Loaded, RuleFileError, expand, load_text
+from veille.rules.files import Diagnostic, RuleFileError, load
 from veille.rules.rule import Rule
 from veille.rules.versions import VersionRegistry
+
+RuleSpec = tuple[str, str, bool]
+"""What a worker needs of a rule to match exactly like the main process: id, query, evasion."""
 
 
 @dataclass(frozen=True)
 class Catalogue:
-    """The rule files' text as read once (so every worker compiles exactly the same rules)."""
+    """The rules as loaded once by the main process; workers get them as :data:`RuleSpec`."""
 
-    files: Mapping[str, str]
     rules: Sequence[Rule]
+    warnings: Sequence[Diagnostic] = ()
 
     @classmethod
     def load(cls, paths: Iterable[str | Path]) -> Catalogue:
         """Read rule files and folders; raises :class:`RuleFileError` listing every error."""
-        files: dict[str, str] = {}
-        for path in expand(paths):
-            try:
-                files[str(path)] = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise RuleFileError([]) from ValueError(f"{path}: cannot read: {exc}")
-        rules = _parse(files)
-        return cls(files, rules)
+        loaded = load(paths)
+        if loaded.errors:
+            raise RuleFileError(loaded.errors)
+        return cls(loaded.rules, loaded.diagnostics)
+
+    def specs(self) -> tuple[RuleSpec, ...]:
+        """The enabled rules, as a worker process rebuilds them."""
+        return tuple((r.id, r.query.source, r.evasion) for r in self.rules if r.enabled)
 
     def versions(self, registry: VersionRegistry) -> dict[str, int]:
         """The version of each enabled rule, as ``registry`` numbers them."""
         return registry.assign((r.id, r.query.source) for r in self.rules if r.enabled)
-
-
-def _parse(files: Mapping[str, str]) -> list[Rule]:
-    loaded = Loaded()
-    for name, text in files.items():
-        load_text(text, name, loaded)
-    if loaded.errors:
-        raise RuleFileError(loaded.errors)
-    return loaded.rules
 
 
 class FixedVersions:
@@ -78,14 +72,15 @@ class ProcessorSpec:
     once per process this way).
     """
 
-    files: Mapping[str, str]
+    rules: tuple[RuleSpec, ...]
     versions: Mapping[str, int]
     language: str | None = None
     enrichers: tuple[str, ...] = ()
     engine: str = field(default="daachorse")
 
     def __call__(self) -> Processor:
-        matcher = Matcher(_parse(self.files), FixedVersions(self.versions), self.engine)  # type: ignore[arg-type]
+        rules = [Rule.of(rule_id, query, evasion=evasion) for rule_id, query, evasion in self.rules]
+        matcher = Matcher(rules, FixedVersions(self.versions), self.engine)  # type: ignore[arg-type]
         language: Language | None = _import(self.language)() if self.language else None
         enrichers: list[Enricher] = [_import(target)() for target in self.enrichers]
         return Processor(matcher, language=language, enrichers=enrichers, clock=utcnow)

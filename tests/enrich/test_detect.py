@@ -94,7 +94,7 @@ def test_the_run_command_wiring_builds_both_steps_from_settings(
         '[[rule]]\nid = "stations"\nseverity = "critical"\nquery = "commissariat"\n', "utf-8"
     )
     catalogue = Catalogue.load(["rules"])
-    spec = ProcessorSpec(files=catalogue.files, versions={"stations": 1}, enrichers=ENRICHERS)
+    spec = ProcessorSpec(rules=catalogue.specs(), versions={"stations": 1}, enrichers=ENRICHERS)
     payload = msgspec.json.encode({"id": "1", "text": "On va cramer le commissariat ce soir"})
     item = RawItem(source="t", platform="generic", payload=payload, received_at=datetime.now(UTC))
     [enrichment] = spec()([item]).enrichments

@@ -111,7 +111,7 @@ def start(
 ) -> None:
     """Build the pipeline on ``store`` and run it with the live console."""
     spec = ProcessorSpec(
-        files=catalogue.files,
+        rules=catalogue.specs(),
         versions=catalogue.versions(store.versions),
         enrichers=ENRICHERS if settings.detect.enabled else (),
     )
@@ -273,5 +273,5 @@ def demo(rate: float, web: bool, plain: bool | None, quiet: bool) -> None:
         if not quiet:
             click.echo(
                 "Explore: `veille conversations`, `veille show CONVERSATION`, "
-                "`veille search 'police AND manif*'`"
+                "`veille search 'manif* OR betoging'`"
             )
