@@ -5,7 +5,8 @@ Runs its peers in this process on the same generated data and prints a table:
 - the pure stages alone on one core (decode + normalise, + fold, + match), to see where a
   post's time goes;
 - the whole pipeline into a fresh SQLite store with full-text indexing, with the pure stages in
-  the main process (``workers=0``) and in one worker process (``workers=1``).
+  the main process (``workers=0``) and in one worker process (``workers=1``);
+- the same pipeline into a sink that stores nothing, to show the store's share.
 
 Peak memory is the largest resident set of this process plus its worker processes, sampled
 every 50 ms. ``--quick`` finishes within a minute; the last line printed is one JSON object.
@@ -35,6 +36,7 @@ from veille.model import RawItem
 from veille.normalise.fold import fold
 from veille.normalise.generic import map_generic
 from veille.pipeline import Pipeline
+from veille.rules.versions import MemoryVersionRegistry
 from veille.sources.replay import ReplaySource
 from veille.store import Store
 from veille.wiring import Catalogue, ProcessorSpec
@@ -127,18 +129,31 @@ def stages(lines: list[bytes], matcher: Matcher) -> dict[str, float]:
     return out
 
 
-def end_to_end(path: Path, catalogue: Catalogue, workers: int, db: Path) -> dict[str, float]:
-    """Replay ``path`` through the whole pipeline into a fresh SQLite store."""
-    store = Store.open(f"sqlite:///{db}")
-    spec = ProcessorSpec(catalogue.specs(), catalogue.versions(store.versions))
+class NullSink:
+    """Stores nothing: shows what the pipeline passes when the store costs nothing."""
+
+    def write_batch(self, posts: object, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def end_to_end(path: Path, catalogue: Catalogue, workers: int, db: Path | None) -> dict[str, float]:
+    """Replay ``path`` through the whole pipeline into a fresh SQLite store (or nowhere)."""
+    store = Store.open(f"sqlite:///{db}") if db is not None else None
+    versions = catalogue.versions(store.versions if store else MemoryVersionRegistry())
+    spec = ProcessorSpec(catalogue.specs(), versions)
     pipeline = Pipeline(
-        [ReplaySource(path, batch_size=1000)], store, spec, workers=workers, queue_batches=4
+        [ReplaySource(path, batch_size=1000)],
+        store or NullSink(),
+        spec,
+        workers=workers,
+        queue_batches=4,
     )
     with PeakMemory() as memory:
         stats = asyncio.run(pipeline.run())
         # From the first post read (worker processes have compiled the rules by then).
         elapsed = time.monotonic() - stats.started
-    store.close()
+    if store is not None:
+        store.close()
     return {
         "posts": stats.stored,
         "seconds": elapsed,
@@ -176,6 +191,7 @@ def main() -> None:
         runs = {}
         for workers in (0, 1):
             runs[workers] = end_to_end(replay, catalogue, workers, folder / f"w{workers}.db")
+        unstored = end_to_end(replay, catalogue, 0, None)
 
     print(
         f"\n{count:,} generated posts (FR/NL/DE/EN), {args.rules:,} rules "
@@ -197,6 +213,10 @@ def main() -> None:
             f"| normalise+match {where} | {run['posts_per_s']:,.0f} | {run['seconds']:.1f} | "
             f"{run['peak_rss_mb']:.0f} | {run['transactions']:.0f} |"
         )
+    print(
+        f"| same, storing nothing (the store's share) | {unstored['posts_per_s']:,.0f} | "
+        f"{unstored['seconds']:.1f} | {unstored['peak_rss_mb']:.0f} | – |"
+    )
     best = max(runs.values(), key=lambda r: r["posts_per_s"])
     print(
         json.dumps(
@@ -213,6 +233,7 @@ def main() -> None:
                     f"workers={w}": round(r["posts_per_s"]) for w, r in runs.items()
                 },
                 "best_posts_per_s": round(best["posts_per_s"]),
+                "without_store_posts_per_s": round(unstored["posts_per_s"]),
                 "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs.values())),
                 "target_posts_per_s": 30_000,
             }

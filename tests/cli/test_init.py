@@ -14,7 +14,7 @@ def test_init_writes_config_and_rules_once(tmp_path: Path) -> None:
     rules = sorted(p.name for p in (tmp_path / "rules").iterdir())
     assert rules == ["de.toml", "en.toml", "fr.toml", "nl.toml"]
     settings = load_settings(tmp_path / "veille.toml")
-    assert settings.pipeline.workers == 1
+    assert settings.pipeline.workers == 0
     for name in rules:
         parsed = tomllib.loads((tmp_path / "rules" / name).read_text())
         assert {r["id"].split(".")[0] for r in parsed["rule"]} == {name.removesuffix(".toml")}
