@@ -158,3 +158,17 @@ def test_blns_queries_never_crash(shared_data: Path) -> None:
     for text in strings:
         parsed = parse_or_error(text)
         assert not isinstance(parsed, QueryError) or parsed.message
+
+
+@given(st.from_regex(r"[A-Za-z0-9]{1,12}", fullmatch=True))
+def test_single_word_fast_path_equals_the_full_parser(word: str) -> None:
+    from veille.rules.parser import _Parser
+
+    if word not in ("AND", "OR", "NOT", "NEAR", "ONEAR"):
+        assert parse(word).root == _Parser(word).parse()
+
+
+@pytest.mark.parametrize("word", ["AND", "OR", "NOT", "NEAR", "ONEAR"])
+def test_operator_alone_is_an_error(word: str) -> None:
+    with pytest.raises(QueryError):
+        parse(word)
