@@ -222,25 +222,6 @@ class AlertsSettings(AlertTiming):
         return self
 
 
-class OidcSettings(Section):
-    """Log in through an OpenID Connect provider (Keycloak, Entra ID, …): docs/dashboard.md."""
-
-    issuer: str
-    """The provider's issuer URL; its ``/.well-known/openid-configuration`` is read at start."""
-    client_id: str
-    client_secret: str = ""
-    """Prefer the environment: ``VEILLE_WEB__OIDC__CLIENT_SECRET``."""
-    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
-    username_claim: str = "preferred_username"
-    roles_claim: str = ""
-    """A claim listing groups or roles; mapped to veille roles by ``role_map``."""
-    role_map: dict[str, Literal["admin", "analyst", "viewer"]] = Field(default_factory=dict)
-    create_users: bool = False
-    """Create an account at first login (with the mapped role, else ``viewer``); otherwise an
-    administrator must create it first (``veille users add NAME --oidc``)."""
-    label: str = "Single sign-on"
-
-
 class WebSettings(Section):
     """The dashboard and JSON API (``veille web``): docs/dashboard.md, docs/api.md."""
 
@@ -266,7 +247,6 @@ class WebSettings(Section):
     """Most archived posts one rule dry-run reads."""
     mount_ingest: bool = True
     """Serve ``POST /ingest`` from the dashboard's server when ``[ingest]`` is enabled."""
-    oidc: OidcSettings | None = None
 
 
 class PlatformRetention(Section):

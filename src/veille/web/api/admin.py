@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from veille.store.accounts import AccountError, User
-from veille.web.api.common import Limit, WebDep
+from veille.web.api.common import Limit, RowRef, WebDep
 from veille.web.auth import TOKEN_PREFIX, Principal, Require, hash_password, new_secret
 from veille.web.authz import ROLE_PERMISSIONS, Permission
 from veille.web.context import Web
@@ -93,7 +93,7 @@ def new_token(body: TokenIn, web: WebDep, who: Self) -> NewTokenOut:
 
 
 @router.delete("/me/tokens/{token_id}", status_code=204, tags=["me"])
-def revoke_token(token_id: int, web: WebDep, who: Self) -> None:
+def revoke_token(token_id: RowRef, web: WebDep, who: Self) -> None:
     if not web.accounts.revoke_token(who.user, token_id):
         raise ApiError(404, f"no live token {token_id}")
     web.record(who, "token.revoke", f"token {token_id}")
@@ -151,7 +151,9 @@ def audit_log(
     web: WebDep,
     who: Admin,
     limit: Limit = 100,
-    before: Annotated[int | None, Query(ge=1, description="Entries older than this id")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**62, description="Entries older than this id")
+    ] = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[AuditEntryOut]:

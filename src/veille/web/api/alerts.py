@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from veille.alert.engine import AlertEngine, AlertError
 from veille.model import Alert, Silence
 from veille.store import alerts as alert_store
-from veille.web.api.common import Cursor, Limit, WebDep, decode_cursor, filtered_page
+from veille.web.api.common import Cursor, Limit, RowRef, WebDep, decode_cursor, filtered_page
 from veille.web.auth import Principal, Require
 from veille.web.authz import Permission
 from veille.web.context import Web
@@ -208,7 +208,7 @@ def alert_detail(web: Web, who: Principal, alert_id: int) -> AlertDetail:
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertDetail)
-def get_alert(alert_id: int, web: WebDep, who: Viewer) -> AlertDetail:
+def get_alert(alert_id: RowRef, web: WebDep, who: Viewer) -> AlertDetail:
     """One alert with its history (who acknowledged, assigned, noted what, when)."""
     return alert_detail(web, who, alert_id)
 
@@ -237,24 +237,24 @@ def act(web: Web, who: Principal, alert_id: int, action: Action, value: str = ""
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
-def acknowledge(alert_id: int, body: NoteIn, web: WebDep, who: Triage) -> AlertOut:
+def acknowledge(alert_id: RowRef, body: NoteIn, web: WebDep, who: Triage) -> AlertOut:
     """Someone is on it: stops repeats and escalation."""
     return alert_out(act(web, who, alert_id, "acknowledge", body.note), who)
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
-def resolve(alert_id: int, body: NoteIn, web: WebDep, who: Triage) -> AlertOut:
+def resolve(alert_id: RowRef, body: NoteIn, web: WebDep, who: Triage) -> AlertOut:
     return alert_out(act(web, who, alert_id, "resolve", body.note), who)
 
 
 @router.post("/alerts/{alert_id}/assign", response_model=AlertOut)
-def assign(alert_id: int, body: AssignIn, web: WebDep, who: Triage) -> AlertOut:
+def assign(alert_id: RowRef, body: AssignIn, web: WebDep, who: Triage) -> AlertOut:
     """Give the alert to someone (empty: unassign)."""
     return alert_out(act(web, who, alert_id, "assign", body.assignee), who)
 
 
 @router.post("/alerts/{alert_id}/notes", response_model=AlertOut, status_code=201)
-def add_note(alert_id: int, body: TextIn, web: WebDep, who: Triage) -> AlertOut:
+def add_note(alert_id: RowRef, body: TextIn, web: WebDep, who: Triage) -> AlertOut:
     return alert_out(act(web, who, alert_id, "note", body.text), who)
 
 
@@ -314,6 +314,6 @@ def expire(web: Web, who: Principal, silence_id: int) -> None:
 
 
 @router.delete("/silences/{silence_id}", status_code=204, tags=["silences"])
-def expire_silence(silence_id: int, web: WebDep, who: Triage) -> None:
+def expire_silence(silence_id: RowRef, web: WebDep, who: Triage) -> None:
     """End a silence now."""
     expire(web, who, silence_id)

@@ -6,7 +6,7 @@ import base64
 from collections.abc import Callable, Sequence
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 
 from veille.web.context import Web
 from veille.web.errors import ApiError
@@ -24,6 +24,8 @@ def get_web(request: Request) -> Web:
 
 WebDep = Annotated[Web, Depends(get_web)]
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page")]
+RowRef = Annotated[int, Path(ge=1, le=2**62, description="A row id")]
+"""Ids in paths: bounded, so no number reaches the database that it cannot hold."""
 Cursor = Annotated[str | None, Query(max_length=64, description="The `next` of the previous page")]
 
 

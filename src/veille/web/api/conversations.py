@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from veille.store.reads import MAX_THREAD
-from veille.web.api.common import Cursor, Limit, WebDep, decode_cursor, filtered_page
+from veille.web.api.common import Cursor, Limit, RowRef, WebDep, decode_cursor, filtered_page
 from veille.web.auth import Principal, Require
 from veille.web.authz import Permission
 from veille.web.context import Web
@@ -44,7 +44,7 @@ def visible_post(web: Web, who: Principal, post_id: int) -> PostOut:
 
 
 @router.get("/posts/{post_id}", response_model=PostOut)
-def get_post(post_id: int, web: WebDep, who: Viewer) -> PostOut:
+def get_post(post_id: RowRef, web: WebDep, who: Viewer) -> PostOut:
     """One stored post with the matches of the rules you may see."""
     post = visible_post(web, who, post_id)
     web.record(who, "post.view", f"post {post_id}")

@@ -54,7 +54,6 @@ def _client(request: Request) -> str:
 def login_page(request: Request, next: str = "/") -> Response:
     web: Web = request.app.state.web
     token = new_secret()
-    oidc = web.settings.web.oidc
     response = render(
         request,
         "login.html",
@@ -62,7 +61,6 @@ def login_page(request: Request, next: str = "/") -> Response:
         next=safe_next(next),
         login_csrf=token,
         error="",
-        oidc_label=oidc.label if oidc else "",
     )
     response.set_cookie(
         LOGIN_CSRF,
@@ -87,7 +85,6 @@ def _refuse(request: Request, next_path: str, message: str, status: int) -> Resp
         next=next_path,
         login_csrf=token,
         error=message,
-        oidc_label=web.settings.web.oidc.label if web.settings.web.oidc else "",
     )
     response.set_cookie(
         LOGIN_CSRF,

@@ -34,7 +34,7 @@ from veille.web.api.alerts import (
     sees_alert,
     visible_alert,
 )
-from veille.web.api.common import decode_cursor
+from veille.web.api.common import RowRef, decode_cursor
 from veille.web.auth import Principal, Require
 from veille.web.authz import Permission
 from veille.web.context import Web
@@ -124,7 +124,7 @@ def _sse(event: str, html: str, event_id: str) -> str:
 async def inbox_stream(
     request: Request,
     who: Viewer,
-    since: Annotated[int, Query(ge=0)] = 0,
+    since: Annotated[int, Query(ge=0, le=2**62)] = 0,
     shown: Annotated[str, Query(max_length=8000, description="Ids of the cards on the page")] = "",
     status: Annotated[str, Query(max_length=16)] = "firing",
     severity: Annotated[str, Query(max_length=16)] = "info",
@@ -176,7 +176,7 @@ def _card(request: Request, who: Principal, alert_id: int) -> Response:
 
 
 @router.get("/inbox/alerts/{alert_id}")
-def alert_page(request: Request, alert_id: int, who: Viewer) -> Response:
+def alert_page(request: Request, alert_id: RowRef, who: Viewer) -> Response:
     detail = alert_detail(_web(request), who, alert_id)
     return render(request, "alert.html", title="Alert", a=detail, oob=False)
 
@@ -184,7 +184,7 @@ def alert_page(request: Request, alert_id: int, who: Viewer) -> Response:
 @router.post("/inbox/alerts/{alert_id}/{action}")
 def alert_action(
     request: Request,
-    alert_id: int,
+    alert_id: RowRef,
     action: Literal["acknowledge", "resolve", "assign", "note"],
     who: Triage,
     value: Annotated[str, Form(max_length=10_000)] = "",
@@ -223,6 +223,6 @@ def silence_form(
 
 
 @router.post("/inbox/silences/{silence_id}/expire")
-def expire_form(request: Request, silence_id: int, who: Triage) -> Response:
+def expire_form(request: Request, silence_id: RowRef, who: Triage) -> Response:
     expire(_web(request), who, silence_id)
     return RedirectResponse("/inbox", status_code=303)

@@ -14,8 +14,10 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from veille.store import alerts as alert_store
 from veille.web.api.admin import create_token, teams_of
-from veille.web.api.common import decode_cursor, filtered_page
+from veille.web.api.alerts import AlertOut, alert_out, sees_alert
+from veille.web.api.common import RowRef, decode_cursor, filtered_page
 from veille.web.api.conversations import conversation_detail
 from veille.web.api.rules import run_dry, save_rule, test_rule, validation, visible_rule
 from veille.web.auth import Principal, Require
@@ -88,7 +90,15 @@ def conversation_page(request: Request, ref: str, who: Viewer) -> Response:
         rule_names={
             r: rule.name for r in detail.conversation.rules if (rule := web.rulebook.get(r))
         },
+        alerts=conversation_alerts(web, who, detail.conversation.key),
     )
+
+
+def conversation_alerts(web: Web, who: Principal, key: str) -> list[AlertOut]:
+    """The alerts raised on a conversation: what the detectors and rules found, and why."""
+    with web.store.engine.connect() as conn:
+        found = alert_store.list_alerts(conn, conversation=key, limit=50)
+    return [alert_out(a, who) for a in found if sees_alert(web, who, a)]
 
 
 # -- rules -----------------------------------------------------------------------------------
@@ -305,7 +315,7 @@ def save_rule_page(
 def audit_page(
     request: Request,
     who: Admin,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
@@ -361,7 +371,7 @@ def account_new_token(
 
 
 @router.post("/account/tokens/{token_id}/revoke")
-def account_revoke_token(request: Request, token_id: int, who: Self) -> Response:
+def account_revoke_token(request: Request, token_id: RowRef, who: Self) -> Response:
     web = web_of(request)
     if web.accounts.revoke_token(who.user, token_id):
         web.record(who, "token.revoke", f"token {token_id}")
