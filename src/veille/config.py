@@ -386,11 +386,20 @@ class LanguageSettings(Section):
 
 
 class SentimentSettings(Section):
+    enabled: bool = True
+    """Run the sentiment step in ``veille run`` (trends then read it instead of computing it)."""
     backend: Literal["builtin", "onnx"] = "builtin"
     """``builtin``: the shipped model; ``onnx``: a transformer export in ``model_path``."""
     model_path: str = ""
     """``onnx``: the local model folder; ``builtin``: a ``.npz`` retrained with
     ``train/sentiment.py`` (empty: the shipped model)."""
+
+
+class TrendsSettings(Section):
+    enabled: bool = True
+    """Keep the minute/hour/day rollups as posts are stored, and check spikes every hour."""
+    sensitivity: Literal["low", "medium", "high"] = "medium"
+    """Spike sensitivity: ``low`` raises only large, sure spikes; ``high`` smaller ones too."""
 
 
 class Settings(BaseSettings):
@@ -411,6 +420,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     language: LanguageSettings = Field(default_factory=LanguageSettings)
     sentiment: SentimentSettings = Field(default_factory=SentimentSettings)
+    trends: TrendsSettings = Field(default_factory=TrendsSettings)
 
     @classmethod
     def settings_customise_sources(

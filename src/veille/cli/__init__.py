@@ -28,6 +28,7 @@ from veille.cli.protected import protected  # noqa: E402
 from veille.cli.read import conversations, search, show  # noqa: E402
 from veille.cli.rules import rules  # noqa: E402
 from veille.cli.run import demo, run  # noqa: E402
+from veille.cli.trends import trends  # noqa: E402
 from veille.cli.users import teams, users  # noqa: E402
 from veille.cli.web import retention, web  # noqa: E402
 
@@ -50,5 +51,6 @@ main.add_command(run)
 main.add_command(search)
 main.add_command(show)
 main.add_command(teams)
+main.add_command(trends)
 main.add_command(users)
 main.add_command(web)

@@ -25,6 +25,7 @@ from veille.sources.base import Source
 from veille.sources.http_ingest import HttpIngestSource, create_app, serve
 from veille.sources.replay import ReplaySource
 from veille.store import Store
+from veille.trends.service import TrendHook
 from veille.wiring import Catalogue, ProcessorSpec
 
 log = logging.getLogger("veille")
@@ -97,6 +98,10 @@ async def run_pipeline(
                 await task
 
 
+LANGUAGE_HOOK = "veille.normalise.language:pipeline_language"
+SENTIMENT_STEP = "veille.enrich.sentiment:pipeline_step"
+
+
 def start(
     settings: Settings,
     store: Store,
@@ -110,10 +115,15 @@ def start(
     linger: bool = False,
 ) -> None:
     """Build the pipeline on ``store`` and run it with the live console."""
+    enrichers = list(ENRICHERS) if settings.detect.enabled else []
+    if settings.sentiment.enabled:
+        # Before urgency (the last detector step), which scores what every step found.
+        enrichers.insert(max(0, len(enrichers) - 1), SENTIMENT_STEP)
     spec = ProcessorSpec(
         rules=catalogue.specs(),
         versions=catalogue.versions(store.versions),
-        enrichers=ENRICHERS if settings.detect.enabled else (),
+        language=LANGUAGE_HOOK,
+        enrichers=tuple(enrichers),
     )
     pipeline = Pipeline(
         sources,
@@ -130,6 +140,12 @@ def start(
         raise click.ClickException(f"[alerts]: {exc}") from None
     infos = {r.id: AlertRuleInfo(r.severity, r.name, r.tags) for r in catalogue.rules}
     pipeline.after_store.append(AlertHook(alerting, infos))
+    if settings.trends.enabled:
+        tags = {r.id: r.tags for r in catalogue.rules}
+        trend_hook = TrendHook(
+            store.engine, alerting.submit, tags_of=tags, sensitivity=settings.trends.sensitivity
+        )
+        pipeline.after_store.append(trend_hook)
     servers = [*servers, alerting.run(asyncio.Event())]
     if quiet:
         asyncio.run(run_pipeline(pipeline, servers, linger=linger))

@@ -1,0 +1,193 @@
+"""Trends at run time: record each committed batch into the rollups, check spikes every hour.
+
+:class:`TrendHook` is the pipeline's after-store hook. It counts what was just stored (the
+sentiment comes from the enrichment step, or is computed here when the pipeline has none) and,
+once per new hour, checks the last complete hour of every active rule and tag for a volume or
+negative-share spike; a spike becomes an alert of kind ``trend`` with a summary: what grew, top
+terms, top posts, sentiment shift.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import msgspec
+import sqlalchemy as sa
+
+from veille.clock import Clock, utcnow
+from veille.enrich.sentiment import SentimentBackend, default_model, from_finding
+from veille.model import AlertSignal, Enrichment, Post, Sentiment, Severity
+from veille.store import trends as st
+from veille.trends.rollup import Dimension, floor
+from veille.trends.spikes import (
+    BASELINE_HOURS,
+    DAY,
+    MAX_DAYS,
+    Sensitivity,
+    Spike,
+    negative_share_spike,
+    volume_spike,
+)
+
+log = logging.getLogger(__name__)
+
+HISTORY_HOURS: Final = DAY * MAX_DAYS + BASELINE_HOURS + 1
+SPIKE_DIMENSIONS: Final[tuple[Dimension, ...]] = ("rule", "tag")
+
+
+def sentiments_of(
+    posts: Sequence[Post], enrichments: Sequence[Enrichment], backend: SentimentBackend
+) -> list[Sentiment]:
+    """Each post's sentiment: the enrichment's verdict, else computed now."""
+    out = []
+    for i, post in enumerate(posts):
+        verdict = enrichments[i].verdict("sentiment") if i < len(enrichments) else None
+        if verdict is not None:
+            out.append(from_finding(verdict))
+        else:
+            lang = enrichments[i].lang if i < len(enrichments) else post.lang
+            out.append(backend.analyze(post.text, lang or post.lang))
+    return out
+
+
+def _growing_terms(
+    conn: sa.Connection, dim: Dimension, value: str, hour: datetime, limit: int = 5
+) -> list[str]:
+    """Words and hashtags of the hour that rose most above their hourly baseline."""
+    since, end = hour - timedelta(hours=BASELINE_HOURS), hour + timedelta(hours=1)
+    scored: list[tuple[float, str]] = []
+    for kind, prefix in (("word", ""), ("hashtag", "#")):
+        before = dict(st.top_terms(conn, dim, value, kind, since, hour, limit=500))  # type: ignore[arg-type]
+        for term, n in st.top_terms(conn, dim, value, kind, hour, end, limit=30):  # type: ignore[arg-type]
+            scored.append((n - before.get(term, 0) / BASELINE_HOURS, prefix + term))
+    scored.sort(key=lambda x: (-x[0], x[1]))
+    return [term for growth, term in scored[:limit] if growth > 0]
+
+
+def describe(
+    conn: sa.Connection, spike: Spike, dim: Dimension, value: str, hour: datetime
+) -> AlertSignal:
+    """The alert a spike raises: what grew, by how much, top terms and posts, mood shift."""
+    end = hour + timedelta(hours=1)
+    now = st.total(conn, dim, value, hour, end)
+    before = st.total(conn, dim, value, hour - timedelta(hours=BASELINE_HOURS), hour)
+    subject = f"rule {value}" if dim == "rule" else f"tag {value}"
+    if spike.kind == "volume":
+        title = (
+            f"Volume spike on {subject}: {int(spike.observed)} posts in the hour "
+            f"(expected {spike.expected:g})"
+        )
+        grew = f"volume ×{spike.ratio:g} (z {spike.z:g}, daily-cycle factor {spike.daily_factor:g})"
+    else:
+        title = (
+            f"Negative mood on {subject}: {spike.observed:.0%} negative in the hour "
+            f"(usually {spike.expected:.0%})"
+        )
+        grew = f"negative share {spike.expected:.0%} → {spike.observed:.0%} (z {spike.z:g})"
+    reasons = [grew, f"net sentiment {before.net_sentiment:+.2f} → {now.net_sentiment:+.2f}"]
+    terms = _growing_terms(conn, dim, value, hour)
+    if terms:
+        reasons.append("top terms: " + ", ".join(terms))
+    label = "negative" if spike.kind == "negative_share" else None
+    posts = st.top_posts(conn, dim, value, hour, end, limit=3, label=label)
+    for p in posts:
+        reasons.append(f"top post: @{p.author_handle or '?'} ({p.author_followers or 0} followers)")
+    severity: Severity = "high" if spike.z >= 10 or spike.ratio >= 5 else "medium"
+    top = posts[0] if posts else None
+    return AlertSignal(
+        kind="trend",
+        severity=severity,
+        title=title,
+        reasons=tuple(reasons),
+        rule=value if dim == "rule" else "",
+        tags=(value,) if dim == "tag" else (),
+        labels={"dimension": dim, "value": value, "spike": spike.kind},
+        platform=top.platform if top else "",
+        native_id=top.native_id if top else "",
+        url=top.url if top else "",
+        excerpt=top.text[:280] if top else "",
+        observed_at=end,
+        fingerprint=f"trend:{spike.kind}:{dim}:{value}:{hour.isoformat()}",
+    )
+
+
+def check_spikes(
+    conn: sa.Connection,
+    now: datetime,
+    sensitivity: Sensitivity = "medium",
+    dimensions: Iterable[Dimension] = SPIKE_DIMENSIONS,
+) -> list[AlertSignal]:
+    """Spike alerts for the last complete hour before ``now``, per active rule and tag."""
+    hour = floor(now, "hour") - timedelta(hours=1)
+    start = hour - timedelta(hours=HISTORY_HOURS - 1)
+    signals = []
+    for dim, value in st.active_values(conn, dimensions, hour, hour + timedelta(hours=1)):
+        buckets = [
+            b for _, b in st.series(conn, "hour", dim, value, start, hour + timedelta(hours=1))
+        ]
+        volumes = [b.volume for b in buckets]
+        negatives = [b.negative for b in buckets]
+        for spike in (
+            volume_spike(volumes, sensitivity, at=hour),
+            negative_share_spike(volumes, negatives, sensitivity, at=hour),
+        ):
+            if spike is not None:
+                signals.append(describe(conn, spike, dim, value, hour))
+    return signals
+
+
+class TrendHook:
+    """After-store hook: rollups for every commit, spike alerts once per new hour."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        submit: Callable[[list[AlertSignal]], Awaitable[Any]] | None = None,
+        *,
+        tags_of: Mapping[str, Sequence[str]] | None = None,
+        sensitivity: Sensitivity = "medium",
+        backend: SentimentBackend | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.submit = submit
+        self.tags_of = dict(tags_of or {})
+        self.sensitivity = sensitivity
+        self.backend = backend or default_model()
+        self.clock = clock
+        self.checked: datetime | None = None
+        """Start of the hour whose spikes were last checked."""
+
+    def record(
+        self,
+        posts: Sequence[Post],
+        rules: Sequence[Sequence[str]],
+        enrichments: Sequence[Enrichment],
+    ) -> list[AlertSignal]:
+        """Count a committed batch; check spikes if a new hour began. Blocking (database)."""
+        sentiments = sentiments_of(posts, enrichments, self.backend)
+        with self.engine.begin() as conn:
+            st.record(conn, posts, rules, sentiments, self.tags_of)
+        hour = floor(self.clock(), "hour")
+        if self.checked is not None and hour <= self.checked:
+            return []
+        self.checked = hour
+        with self.engine.connect() as conn:
+            return check_spikes(conn, self.clock(), self.sensitivity)
+
+    async def __call__(self, stored: Any) -> None:
+        rules = [[m.rule for m in ms] for ms in stored.matches]
+        signals = await asyncio.to_thread(
+            self.record, list(stored.posts), rules, list(stored.enrichments)
+        )
+        if signals and self.submit is not None:
+            await self.submit(signals)
+
+
+def signal_json(signal: AlertSignal) -> bytes:
+    """A spike alert as JSON (for ``veille trends check --json``)."""
+    return msgspec.json.encode(signal)
