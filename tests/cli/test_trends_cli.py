@@ -29,7 +29,8 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("VEILLE_RULES__PATHS", json.dumps([str(tmp_path / "rules")]))
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "r.toml").write_text(
-        '[[rule]]\nid = "manif"\nquery = "manifestation"\nseverity = "low"\ntags = ["ordre-public"]\n'
+        '[[rule]]\nid = "manif"\nquery = "manifestation"\nseverity = "low"\n'
+        'tags = ["ordre-public"]\n'
     )
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     posts, rules, sentiments = [], [], []
