@@ -26,6 +26,7 @@ from veille.cli.init import init  # noqa: E402
 from veille.cli.match import match  # noqa: E402
 from veille.cli.protected import protected  # noqa: E402
 from veille.cli.read import conversations, search, show  # noqa: E402
+from veille.cli.report import report  # noqa: E402
 from veille.cli.rules import rules  # noqa: E402
 from veille.cli.run import demo, run  # noqa: E402
 from veille.cli.trends import trends  # noqa: E402
@@ -45,6 +46,7 @@ eval_group.add_command(eval_sentiment)
 main.add_command(init)
 main.add_command(match)
 main.add_command(protected)
+main.add_command(report)
 main.add_command(retention)
 main.add_command(rules)
 main.add_command(run)
