@@ -402,6 +402,23 @@ class TrendsSettings(Section):
     """Spike sensitivity: ``low`` raises only large, sure spikes; ``high`` smaller ones too."""
 
 
+class ReportSchedule(Section):
+    """A report sent on a schedule through alert receivers (``[[reports]]``)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    rules: list[str] = Field(default_factory=list)
+    """The watch list: only these rules (empty: everything)."""
+    every: Literal["daily", "weekly"] = "daily"
+    """Daily covers the last 24 hours; weekly (on Mondays) the last 7 days."""
+    hour: int = Field(default=7, ge=0, le=23)
+    """Hour of the day (UTC) at which it is sent."""
+    format: Literal["html", "pdf"] = "pdf"
+    receivers: list[str] = Field(default_factory=list)
+    """Names of ``[[alerts.receivers]]`` that get it (a summary, and the file's path)."""
+    folder: str = "reports"
+    """Where the files are kept."""
+
+
 class Settings(BaseSettings):
     """The whole configuration of one veille installation."""
 
@@ -421,6 +438,7 @@ class Settings(BaseSettings):
     language: LanguageSettings = Field(default_factory=LanguageSettings)
     sentiment: SentimentSettings = Field(default_factory=SentimentSettings)
     trends: TrendsSettings = Field(default_factory=TrendsSettings)
+    reports: list[ReportSchedule] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

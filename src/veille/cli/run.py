@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from veille.alert.channels import build_channels
 from veille.alert.service import AlertService
 from veille.alert.signals import AlertHook
 from veille.alert.signals import RuleInfo as AlertRuleInfo
@@ -142,8 +143,14 @@ def start(
     pipeline.after_store.append(AlertHook(alerting, infos))
     if settings.trends.enabled:
         tags = {r.id: r.tags for r in catalogue.rules}
+        channels = build_channels(settings.alerts) if settings.reports else {}
         trend_hook = TrendHook(
-            store.engine, alerting.submit, tags_of=tags, sensitivity=settings.trends.sensitivity
+            store.engine,
+            alerting.submit,
+            tags_of=tags,
+            sensitivity=settings.trends.sensitivity,
+            reports=settings.reports,
+            channels=channels,
         )
         pipeline.after_store.append(trend_hook)
     servers = [*servers, alerting.run(asyncio.Event())]

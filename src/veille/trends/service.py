@@ -18,11 +18,14 @@ from typing import Any, Final
 import msgspec
 import sqlalchemy as sa
 
+from veille.alert.channels import Channel
 from veille.clock import Clock, utcnow
+from veille.config import ReportSchedule
 from veille.enrich.sentiment import SentimentBackend, default_model, from_finding
 from veille.model import AlertSignal, Enrichment, Post, Sentiment, Severity
 from veille.store import trends as st
 from veille.trends.rollup import Dimension, floor
+from veille.trends.schedule import due_period, send_report
 from veille.trends.spikes import (
     BASELINE_HOURS,
     DAY,
@@ -152,6 +155,8 @@ class TrendHook:
         sensitivity: Sensitivity = "medium",
         backend: SentimentBackend | None = None,
         clock: Clock = utcnow,
+        reports: Sequence[ReportSchedule] = (),
+        channels: Mapping[str, Channel] | None = None,
     ) -> None:
         self.engine = engine
         self.submit = submit
@@ -159,6 +164,8 @@ class TrendHook:
         self.sensitivity = sensitivity
         self.backend = backend or default_model()
         self.clock = clock
+        self.reports = list(reports)
+        self.channels = dict(channels or {})
         self.checked: datetime | None = None
         """Start of the hour whose spikes were last checked."""
 
@@ -180,12 +187,26 @@ class TrendHook:
             return check_spikes(conn, self.clock(), self.sensitivity)
 
     async def __call__(self, stored: Any) -> None:
+        before = self.checked
         rules = [[m.rule for m in ms] for ms in stored.matches]
         signals = await asyncio.to_thread(
             self.record, list(stored.posts), rules, list(stored.enrichments)
         )
         if signals and self.submit is not None:
             await self.submit(signals)
+        if self.checked != before:
+            await self.send_due_reports(self.clock())
+
+    async def send_due_reports(self, now: datetime) -> None:
+        """Send the scheduled reports due in the hour of ``now`` (a failure is logged)."""
+        for schedule in self.reports:
+            period = due_period(schedule, now)
+            if period is None:
+                continue
+            try:
+                await send_report(self.engine, schedule, *period, self.channels)
+            except Exception:  # a report must never stop the pipeline
+                log.exception("scheduled report %s failed", schedule.name)
 
 
 def signal_json(signal: AlertSignal) -> bytes:
