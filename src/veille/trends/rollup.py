@@ -96,11 +96,6 @@ class Increments(msgspec.Struct):
     buckets: dict[BucketKey, Bucket] = {}
     terms: Counter[TermKey] = Counter()
 
-    def merge(self, other: Increments) -> None:
-        for key, bucket in other.buckets.items():
-            self.buckets.setdefault(key, Bucket()).add(bucket)
-        self.terms.update(other.terms)
-
 
 class PostFacts(msgspec.Struct, frozen=True, kw_only=True):
     """What the rollups need to know of one stored post."""
