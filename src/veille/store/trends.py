@@ -13,7 +13,7 @@ chooses the transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -416,3 +416,9 @@ def top_posts(
         query = query.where(ps.c.label == label)
     reach = sa.func.coalesce(posts.c.author_followers, 0)
     return list(conn.execute(query.order_by(reach.desc(), posts.c.id).limit(limit)).all())
+
+
+def window(until: datetime, hours: int) -> tuple[datetime, datetime]:
+    """``[until - hours, until)`` with ``until`` floored to the hour."""
+    end = floor(until, "hour")
+    return end - timedelta(hours=hours), end
