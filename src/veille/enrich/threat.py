@@ -9,7 +9,8 @@
 3. A logistic model trained here (``train/threat.py``, weights in ``data/models/threat.json``)
    turns the features into a probability; the explanation names the features that weighed most.
 
-Pure and linear in the text; a post with no violence cue costs one tokenisation.
+Pure and linear in the text; a post with no violence cue costs one Aho-Corasick pass over its
+case-folded text and three regular expressions.
 """
 
 from __future__ import annotations
@@ -188,11 +189,12 @@ class Analysis:
 
 
 @cache
-def _anchors(lang: str) -> daachorse.CharwiseDoubleArrayAhoCorasick:
-    """One automaton over an *anchor* word of every cue entry of ``lang`` (``*``: all four).
+def _anchors(lang: str) -> tuple[daachorse.CharwiseDoubleArrayAhoCorasick, frozenset[str]]:
+    """One automaton over an *anchor* word of every cue entry of ``lang`` (``*``: all four),
+    and the anchors that are word prefixes.
 
-    An entry can only match when its longest word is in the text, so a post without any anchor
-    has no violence cue: most posts skip tokenisation entirely.
+    An entry can only match when its anchor is in the text, so a post without any anchor has
+    no violence cue: most posts skip tokenisation entirely.
     """
     anchors: dict[str, bool] = {}
     for code in LANGUAGES if lang == "*" else (lang,):
@@ -209,11 +211,10 @@ def _anchors(lang: str) -> daachorse.CharwiseDoubleArrayAhoCorasick:
                 anchor = max(reversed(telling), key=lambda w: len(w.rstrip("*")))
                 word = fold_token(anchor.rstrip("*"))
                 anchors[word] = anchors.get(word, False) or anchor.endswith("*")
-    _PREFIX_ANCHORS[lang] = {w for w, prefix in anchors.items() if prefix}
-    return daachorse.CharwiseDoubleArrayAhoCorasick(sorted(anchors))
+    prefixes = frozenset(w for w, prefix in anchors.items() if prefix)
+    return daachorse.CharwiseDoubleArrayAhoCorasick(sorted(anchors)), prefixes
 
 
-_PREFIX_ANCHORS: dict[str, set[str]] = {}
 _FUNCTION_WORDS: Final = ("subj1", "subj2", "obj2", "obj3", "self", "negation", "future", "call")
 
 
@@ -227,8 +228,7 @@ def _ascii_fold(text: str) -> str:
 def may_have_cue(text: str, lang: str) -> bool:
     """Cheap test: could ``text`` hold a violence cue of ``lang`` (``*`` for any language)?"""
     folded = _ascii_fold(text)
-    automaton = _anchors(lang)
-    prefixes = _PREFIX_ANCHORS[lang]
+    automaton, prefixes = _anchors(lang)
     for start, end, _ in automaton.find_overlapping(folded):
         if start > 0 and folded[start - 1].isalnum():
             continue
@@ -238,8 +238,9 @@ def may_have_cue(text: str, lang: str) -> bool:
     return False
 
 
-def _cheap_features(text: str) -> dict[str, float]:
-    features = {"cue_free": 1.0}
+def _surface_features(text: str) -> dict[str, float]:
+    """Features read off the raw text, with or without cues."""
+    features: dict[str, float] = {}
     if _URL.search(text):
         features["url"] = 1.0
     if _SCORE.search(text):
@@ -258,7 +259,7 @@ def analyse(text: str, lang: str = "", doc: Document | None = None) -> Analysis:
     """
     known = lang in LANGUAGES
     if not may_have_cue(text, lang if known else "*"):
-        return Analysis(lang if known else "", _cheap_features(text), (), ())
+        return Analysis(lang if known else "", {"cue_free": 1.0, **_surface_features(text)}, (), ())
     tokens = doc.tokens if doc is not None else tokenize(text)
     if not known:
         lang = guess_language(t.form for t in tokens)
@@ -280,14 +281,14 @@ def analyse(text: str, lang: str = "", doc: Document | None = None) -> Analysis:
         for i in range(hit.first, hit.last):
             categories[i].add(hit.category)
     if not cue_hits:
-        return Analysis(lang, _cheap_features(text), (), ())
+        return Analysis(lang, {"cue_free": 1.0, **_surface_features(text)}, (), ())
     for i, token in enumerate(tokens):
         if token.form.startswith("@") and len(token.form) > 1:
             categories[i].add("police" if _POLICE_HANDLE.search(token.form) else "mention")
         if idiom_mask[i]:
             categories[i].add("benign")
 
-    features: dict[str, float] = {}
+    features = _surface_features(text)
     post = set().union(*categories) if categories else set()
     for name in ("report", "meta", "speech", "condemn"):
         count = sum(name in c for c in categories)
@@ -295,12 +296,6 @@ def analyse(text: str, lang: str = "", doc: Document | None = None) -> Analysis:
             features[name] = min(count, 3) / 3
     if "benign" in post:
         features["benign_context"] = 1.0
-    if _URL.search(text):
-        features["url"] = 1.0
-    if _SCORE.search(text):
-        features["score_line"] = 1.0
-    if "!!" in text:
-        features["exclamation"] = 1.0
     quotes = [m.span() for m in _QUOTE.finditer(text)]
     if quotes and "speech" in post:
         features["quote_and_speech"] = 1.0
