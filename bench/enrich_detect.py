@@ -29,6 +29,7 @@ import phonenumbers
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import posts as corpus_posts
+
 from veille.enrich.base import Document
 from veille.enrich.confidential import (
     DEFAULT_MARKERS,
