@@ -1,6 +1,5 @@
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -92,9 +91,7 @@ def test_run_without_rules_or_sources_says_what_to_do(workdir: Path) -> None:
 
 @pytest.mark.integration
 def test_demo_with_the_dashboard_serves_until_interrupted(workdir: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "veille", "demo", "--rate", "0", "--web", "--plain"],
         cwd=workdir,
@@ -127,3 +124,5 @@ def test_demo_with_the_dashboard_serves_until_interrupted(workdir: Path) -> None
             process.wait()
     assert process.returncode == 0, output.decode()
     assert f"dashboard on http://127.0.0.1:{port}/" in output.decode()
+    assert "log in as demo / " in output.decode()
+    assert "stays up until Ctrl-C" in output.decode()
