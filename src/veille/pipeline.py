@@ -352,6 +352,11 @@ class Pipeline:
                 self._pool.shutdown(wait=True, cancel_futures=True)
         return self.stats
 
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called (by a signal, or by the caller)."""
+        return self._stopping
+
     def stop(self) -> None:
         """Stop reading; what was read goes through and is committed, then :meth:`run` returns."""
         if self._stopping:

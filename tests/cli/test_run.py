@@ -114,6 +114,7 @@ def test_demo_with_the_dashboard_serves_until_interrupted(workdir: Path) -> None
                 if store.counts()["posts"] == 3000:
                     break
             time.sleep(0.2)
+        time.sleep(2)  # the pipeline has ended by now
         assert process.poll() is None
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code in (200, 303)
         process.send_signal(signal.SIGINT)

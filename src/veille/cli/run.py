@@ -84,7 +84,7 @@ async def run_pipeline(
     tasks = [asyncio.create_task(server) for server in servers]
     try:
         await pipeline.run()
-        if linger:
+        if linger and not pipeline.stopping:  # a signal during the run means: stop now
             loop = asyncio.get_running_loop()
             stop = asyncio.Event()
             for signum in (signal.SIGINT, signal.SIGTERM):
