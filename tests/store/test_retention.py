@@ -9,8 +9,9 @@ import sqlalchemy as sa
 
 from veille.alert.engine import AlertEngine
 from veille.config import AlertsSettings, RetentionSettings
-from veille.model import AlertSignal, Author, Match, Post
+from veille.model import AlertSignal, Author, Match, Post, Sentiment
 from veille.store import Store
+from veille.store import trends as trend_store
 from veille.store.audit import AuditLog
 from veille.store.retention import Keep, Policy, Retention
 from veille.testing import FakeClock
@@ -95,6 +96,22 @@ def test_expired_posts_go_with_everything_about_them(store: Store, clock: FakeCl
     assert [e.detail["posts"] for e in deletions] == [3, 1]
     assert log.verify().ok
     assert retention.last_run()["posts"] == 3  # type: ignore[index]
+
+
+def test_author_counts_of_trends_expire(store: Store, clock: FakeClock) -> None:
+    posts = [_post("1", "police station")]
+    store.write_batch(posts, [[_match()]])
+    with store.engine.begin() as conn:
+        trend_store.record(conn, posts, [["r1"]], [Sentiment(label="neutral", score=0.5)])
+    clock.advance(days=40)
+    purged = Retention(store.engine, clock=clock).run(
+        Policy(Keep(unmatched=None, matched=timedelta(days=30)))
+    )
+    assert purged.author_counts > 0
+    with store.engine.connect() as conn:
+        kinds = {k for (k,) in conn.execute(sa.select(trend_store.trend_terms.c.kind).distinct())}
+    assert "author" not in kinds
+    assert "word" in kinds
 
 
 def test_per_platform_periods_and_forever(store: Store, clock: FakeClock) -> None:

@@ -5,7 +5,8 @@ of a match); otherwise it is *unmatched*. Each purpose has its own keep period, 
 configured (``[retention]``). A run deletes expired posts in chunks; each chunk, in ONE
 transaction, removes the posts' full-text rows, matches and edit history (foreign-key cascade),
 the alerts about them, conversations left without posts, and appends one audit entry saying
-what went. Old quarantined payloads expire with the unmatched period.
+what went. Old quarantined payloads expire with the unmatched period, per-author trend counts
+with the matched period.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from veille.store.schema import (
     posts,
     quarantine,
 )
+from veille.store.trends import trend_terms
 from veille.store.types import JSONText, Timestamp
 
 if TYPE_CHECKING:
@@ -99,6 +101,8 @@ class Purged:
     conversations: int = 0
     alerts: int = 0
     quarantine: int = 0
+    author_counts: int = 0
+    """Rows of per-author trend counts forgotten."""
     by: dict[str, int] = field(default_factory=dict)
     """Posts deleted per ``platform/purpose``."""
 
@@ -189,6 +193,8 @@ class Retention:
             total.alerts += chunk.alerts
             for key, count in chunk.by.items():
                 total.by[key] = total.by.get(key, 0) + count
+        if policy.default.matched is not None:
+            total.author_counts = self._forget_authors(policy.default.matched, actor)
         if policy.default.unmatched is not None:
             with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
                 cutoff = self.clock() - policy.default.unmatched
@@ -217,6 +223,25 @@ class Retention:
                 )
             )
         return total
+
+    def _forget_authors(self, period: timedelta, actor: str) -> int:
+        """Per-author counts of the trend rollups (the "top authors") are personal data: they
+        go with the matched period; the anonymous figures (volume, sentiment, words) stay."""
+        with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+            t = trend_terms.c
+            done = conn.execute(
+                trend_terms.delete().where(t.kind == "author", t.start < self.clock() - period)
+            )
+            if done.rowcount:
+                self.audit.append(
+                    actor,
+                    "retention.delete",
+                    f"{done.rowcount} author counts",
+                    reason="retention policy",
+                    detail={"author_counts": done.rowcount},
+                    conn=conn,
+                )
+            return int(done.rowcount)
 
     def _delete(self, conn: sa.Connection, expired: list[tuple[int, str, str, str, str]]) -> Purged:
         out = Purged()
