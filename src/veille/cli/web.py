@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -29,28 +30,23 @@ def web(host: str | None, port: int | None) -> None:
     Create the first account with `veille users add NAME --role admin`. The retention job
     runs inside this server every [retention] interval_hours.
     """
-    import uvicorn
-
-    from veille.web import create_app
-    from veille.web.jobs import retention_loop
-
     settings = load_settings()
-    conf = settings.web
+    web_conf = settings.web.model_copy(
+        update={"host": host or settings.web.host, "port": port or settings.web.port}
+    )
+    settings = settings.model_copy(update={"web": web_conf})
     with open_store(settings) as store:
-        app = create_app(settings, store)
+        click.echo(f"veille dashboard on http://{web_conf.host}:{web_conf.port}/")
 
         async def main() -> None:
-            stop = asyncio.Event()
-            job = asyncio.create_task(retention_loop(app.state.web, stop))
-            try:
-                config = uvicorn.Config(app, host=host or conf.host, port=port or conf.port)
-                await uvicorn.Server(config).serve()
-            finally:
-                stop.set()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await job
+            serving = asyncio.ensure_future(dashboard(settings, store))
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                # Ctrl-C or SIGTERM: stop accepting, close streams, finish requests, exit.
+                loop.add_signal_handler(signum, serving.cancel)
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
 
-        click.echo(f"veille dashboard on http://{host or conf.host}:{port or conf.port}/")
         asyncio.run(main())
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
@@ -177,10 +177,6 @@ class WatchList:
     tags: tuple[str, ...] = ()
     pseudonymise: bool = False
 
-    def covers(self, rule: str, tags: Iterable[str] = ()) -> bool:
-        """Whether a rule (with its tags) is on this list."""
-        return "*" in self.rules or rule in self.rules or bool(set(tags) & set(self.tags))
-
 
 @dataclass(frozen=True, slots=True)
 class Team:
@@ -278,12 +274,6 @@ class Accounts:
     def user_by_id(self, user_id: int) -> User | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
-        return None if row is None else _user(row)
-
-    def user_by_subject(self, subject: str) -> User | None:
-        """The account linked to an OIDC subject (``iss|sub``)."""
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(users).where(users.c.oidc_subject == subject)).first()
         return None if row is None else _user(row)
 
     def list_users(self) -> list[User]:

@@ -20,7 +20,6 @@ from veille.web.auth import (
     Principal,
     Public,
     Require,
-    authenticate,
     new_secret,
     same,
     session_cookie,
@@ -183,12 +182,3 @@ def switch_language(request: Request, code: str, next: str = "/") -> Response:
         COOKIE, code, max_age=365 * 86400, samesite="lax", secure=web.secure(request), path="/"
     )
     return response
-
-
-async def current(request: Request) -> Principal | None:
-    """The logged-in user if any (for pages that greet visitors differently)."""
-    web: Web = request.app.state.web
-    try:
-        return await run_in_threadpool(authenticate, web, request)
-    except ApiError:
-        return None
