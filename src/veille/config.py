@@ -419,6 +419,134 @@ class ReportSchedule(Section):
     """Where the files are kept."""
 
 
+class Polite(Section):
+    """How a connector treats the network: timeouts, backoff, size limits and batching."""
+
+    timeout: float = Field(default=30.0, gt=0)
+    """Seconds for connecting and for each request; a stream silent this long is reconnected."""
+    backoff_initial: float = Field(default=1.0, gt=0)
+    """First delay after a failure; it doubles (with jitter) up to ``backoff_max``."""
+    backoff_max: float = Field(default=300.0, gt=0)
+    max_message_bytes: int = Field(default=2_000_000, gt=0)
+    """Largest single message or response accepted; a larger one is refused, not parsed."""
+    batch_size: int = Field(default=500, gt=0)
+    batch_delay: float = Field(default=0.5, gt=0)
+    """A batch is handed to the pipeline when full or this many seconds after its first item."""
+
+
+class BlueskySettings(Polite):
+    """Bluesky through Jetstream (no credentials: the firehose is public)."""
+
+    enabled: bool = False
+    hosts: list[str] = Field(
+        default_factory=lambda: [
+            "wss://jetstream2.us-east.bsky.network/subscribe",
+            "wss://jetstream1.us-east.bsky.network/subscribe",
+            "wss://jetstream1.us-west.bsky.network/subscribe",
+            "wss://jetstream2.us-west.bsky.network/subscribe",
+        ]
+    )
+    """Jetstream endpoints, tried in order; the next one is used when one keeps failing."""
+    collections: list[str] = Field(default_factory=lambda: ["app.bsky.feed.post"])
+    """Also ``app.bsky.feed.repost`` to count reposts."""
+    dids: list[str] = Field(default_factory=list)
+    """Only these accounts (empty: everyone)."""
+    rewind_seconds: float = Field(default=3.0, ge=0)
+    """On resume, replay this much before the cursor (Jetstream's advice); overlap is dropped."""
+    gap_seconds: float = Field(default=60.0, gt=0)
+    """A resume whose first event is this much newer than the cursor records a gap."""
+
+
+class MastodonInstance(Polite):
+    """One Mastodon (or compatible) server to follow."""
+
+    enabled: bool = True
+    url: str
+    """Base address, e.g. ``https://mastodon.social``."""
+    streams: list[str] = Field(default_factory=lambda: ["public:local"])
+    """``public``, ``public:local``, ``public:remote``, ``hashtag:NAME``, ``hashtag:local:NAME``
+    or ``list:ID`` (a list needs a token)."""
+    token_env: str = ""
+    """Name of the environment variable holding this instance's access token, if any."""
+    poll_interval: float = Field(default=60.0, gt=0)
+    """Seconds between REST polls when streaming is unavailable."""
+    streaming: bool = True
+    """Use the streaming API (server-sent events); False: REST polling only."""
+    max_catchup_pages: int = Field(default=20, gt=0)
+    """Pages of 40 fetched to fill what a reconnect missed before a gap is recorded."""
+
+
+class RedditSettings(Polite):
+    """Reddit through its OAuth API (an app of type "script" or "web" gives the credentials)."""
+
+    enabled: bool = False
+    subreddits: list[str] = Field(default_factory=lambda: ["belgium", "brussels"])
+    comments: bool = True
+    """Follow new comments as well as new posts."""
+    client_id_env: str = "VEILLE_REDDIT_CLIENT_ID"
+    client_secret_env: str = "VEILLE_REDDIT_CLIENT_SECRET"  # noqa: S105 (a variable name)
+    user_agent: str = "veille/0.1 (social-media watch; contact: set sources.reddit.user_agent)"
+    """Reddit asks for a unique, descriptive user agent naming the operator."""
+    poll_interval: float = Field(default=30.0, gt=0)
+    max_pages: int = Field(default=10, gt=0)
+    """Pages of 100 fetched per poll to catch up before a gap is recorded."""
+    api_url: str = "https://oauth.reddit.com"
+    token_url: str = "https://www.reddit.com/api/v1/access_token"  # noqa: S105
+
+
+class Feed(Section):
+    """One RSS, Atom or JSON feed."""
+
+    url: str
+    interval: float = Field(default=300.0, gt=0)
+    """Seconds between fetches of this feed."""
+    name: str = ""
+
+
+class RssSettings(Polite):
+    """News sites and blogs through their feeds."""
+
+    enabled: bool = False
+    feeds: list[Feed] = Field(default_factory=list)
+    allow_private: bool = False
+    """Allow feed addresses that resolve to private, loopback or link-local networks."""
+    max_message_bytes: int = Field(default=10_000_000, gt=0)
+    user_agent: str = "veille/0.1 (feed reader)"
+    seen_ids: int = Field(default=10_000, gt=0)
+    """Entry ids remembered per feed (and kept in the cursor) to drop entries already stored."""
+
+
+class XSettings(Polite):
+    """X (Twitter) API v2 filtered stream. Off by default; read docs/sources.md first."""
+
+    enabled: bool = False
+    bearer_token_env: str = "VEILLE_X_BEARER_TOKEN"  # noqa: S105 (a variable name)
+    api_url: str = "https://api.x.com"
+    sync_rules: bool = True
+    """Keep the stream's rules in step with veille's watch rules (translated to X operators)."""
+    rule_tag_prefix: str = "veille:"
+    """Only stream rules whose tag starts with this are managed (others are left alone)."""
+    max_rule_length: int = Field(default=512, gt=0)
+    """X's limit on one rule's length for the plan in use (512 basic/pro, 1024 enterprise)."""
+    max_rules: int = Field(default=25, gt=0)
+    backfill_minutes: int = Field(default=0, ge=0, le=5)
+    """Ask X to replay up to this many minutes after a reconnect (only some plans allow it)."""
+    timeout: float = Field(default=90.0, gt=0)
+    """X sends a keep-alive every 20 s; 90 s of silence means the stream stalled."""
+
+
+class SourcesSettings(Section):
+    """The live networks; each is off until configured."""
+
+    bluesky: BlueskySettings = Field(default_factory=BlueskySettings)
+    mastodon: list[MastodonInstance] = Field(default_factory=list)
+    reddit: RedditSettings = Field(default_factory=RedditSettings)
+    rss: RssSettings = Field(default_factory=RssSettings)
+    x: XSettings = Field(default_factory=XSettings)
+    silent_after: float = Field(default=900.0, gt=0)
+    """Seconds without an event after which an enabled source is reported as silent."""
+
+
 class Settings(BaseSettings):
     """The whole configuration of one veille installation."""
 
@@ -439,6 +567,7 @@ class Settings(BaseSettings):
     sentiment: SentimentSettings = Field(default_factory=SentimentSettings)
     trends: TrendsSettings = Field(default_factory=TrendsSettings)
     reports: list[ReportSchedule] = Field(default_factory=list)
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)
 
     @classmethod
     def settings_customise_sources(
