@@ -15,6 +15,10 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from veille.normalise.registry import MappingError
+
+__all__ = ["MappingError"]
+
 T = TypeVar("T")
 
 MAX_PAYLOAD_BYTES: Final = 4 * 1024 * 1024
@@ -22,10 +26,6 @@ MAX_PAYLOAD_BYTES: Final = 4 * 1024 * 1024
 MAX_HTML_CHARS: Final = 1024 * 1024
 
 SAFE_SCHEMES: Final = frozenset({"http", "https"})
-
-
-class MappingError(ValueError):
-    """A payload could not be turned into a Post; the message names the platform and the field."""
 
 
 def decode(payload: bytes, kind: type[T], platform: str) -> T:
