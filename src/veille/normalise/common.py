@@ -121,7 +121,12 @@ class _TextExtractor(HTMLParser):
         ):
             self.parts.append("\n")
         if tag == "a":
-            href = safe_url(dict(attrs).get("href"))
+            attributes = dict(attrs)
+            classes = (attributes.get("class") or "").split()
+            # Mastodon marks links to profiles and tag pages; they are not shared links.
+            if "mention" in classes or "hashtag" in classes:
+                return
+            href = safe_url(attributes.get("href"))
             if href:
                 self.links.append(href)
 
