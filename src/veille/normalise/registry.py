@@ -23,6 +23,7 @@ MAPPERS: dict[str, str] = {
     "generic": "veille.normalise.generic:map_generic",
     "bluesky": "veille.normalise.bluesky:to_post",
     "mastodon": "veille.normalise.mastodon:to_post",
+    "reddit": "veille.normalise.reddit:to_post",
 }
 """Built-in platforms and where their mapper lives; keep sorted after ``generic``."""
 
