@@ -512,7 +512,7 @@ class RssSettings(Polite):
     """Allow feed addresses that resolve to private, loopback or link-local networks."""
     max_message_bytes: int = Field(default=10_000_000, gt=0)
     user_agent: str = "veille/0.1 (feed reader)"
-    seen_ids: int = Field(default=10_000, gt=0)
+    seen_ids: int = Field(default=1_000, gt=0)
     """Entry ids remembered per feed (and kept in the cursor) to drop entries already stored."""
 
 

@@ -148,7 +148,7 @@ async def test_more_new_items_than_the_page_limit_records_a_gap(
     async with running(server):
         source = RedditSource(settings(server.url, max_pages=1, comments=False), registry=registry)
         cursor = orjson.dumps({"new": "0"}).decode()
-        items, _ = await collect(source.stream(cursor), lambda items: len(items) >= 100)
+        await collect(source.stream(cursor), lambda items: len(items) >= 100)
     assert len(registry.report()[0].gaps) >= 1
 
 

@@ -24,6 +24,7 @@ MAPPERS: dict[str, str] = {
     "bluesky": "veille.normalise.bluesky:to_post",
     "mastodon": "veille.normalise.mastodon:to_post",
     "reddit": "veille.normalise.reddit:to_post",
+    "rss": "veille.normalise.rss:to_post",
 }
 """Built-in platforms and where their mapper lives; keep sorted after ``generic``."""
 
