@@ -81,21 +81,35 @@ async def fetch(
         headers["If-Modified-Since"] = state.modified
     for _ in range(MAX_REDIRECTS + 1):
         await check_address(url, settings.allow_private)
-        async with http.stream("GET", url, headers=headers) as response:
-            if response.status_code in (301, 302, 303, 307, 308):
-                location = response.headers.get("location", "")
-                if not location:
-                    raise SourceError(f"{url}: redirect without a Location")
-                url = urljoin(url, location)
-                continue
-            if response.status_code == 304:
-                return None
-            raise_for_status(response, url)
-            body = await read_limited(response, settings.max_message_bytes, url)
-            found = {k.lower(): v for k, v in response.headers.items()}
-            found.setdefault("content-location", url)
-            return body, found
+        try:
+            fetched = await _get(http, url, headers, settings.max_message_bytes)
+        except httpx.InvalidURL as exc:  # e.g. a redirect to javascript:
+            raise SourceError(f"{url}: refused a bad address or redirect: {exc}") from None
+        if not isinstance(fetched, str):
+            return fetched
+        url = fetched
     raise SourceError(f"{url}: more than {MAX_REDIRECTS} redirects")
+
+
+async def _get(
+    http: httpx.AsyncClient, url: str, headers: dict[str, str], limit: int
+) -> tuple[bytes, dict[str, str]] | str | None:
+    """One request: the body and headers, the next URL of a redirect, or None when unchanged."""
+    async with http.stream("GET", url, headers=headers) as response:
+        if response.status_code in (301, 302, 303, 307, 308):
+            location = response.headers.get("location", "")
+            if not location:
+                raise SourceError(f"{url}: redirect without a Location")
+            return str(urljoin(url, location))
+        if response.status_code == 304:
+            return None
+        raise_for_status(response, url)
+        body = await read_limited(response, limit, url)
+        found = {k.lower(): v for k, v in response.headers.items()}
+    # the base for relative links: resolved here, and never a non-http(s) scheme
+    location = urljoin(url, found.get("content-location", "").strip())
+    found["content-location"] = location if location.startswith("http") else url
+    return body, found
 
 
 def parse_feed(body: bytes, headers: dict[str, str]) -> feedparser.FeedParserDict:
@@ -185,7 +199,8 @@ def entry_payloads(result: feedparser.FeedParserDict, feed_url: str) -> list[tup
             "summary": summary,
             "content": body if body != summary else "",
             "published": _iso(entry.get("published_parsed")) or _s(entry.get("published")),
-            "updated": _iso(entry.get("updated_parsed")) or _s(entry.get("updated")),
+            # dict.get: feedparser's own get maps "updated" to "published" with a warning
+            "updated": _iso(dict.get(entry, "updated_parsed")) or _s(dict.get(entry, "updated")),
             "author": _s(entry.get("author")),
             "tags": [_s(t.get("term")) for t in entry.get("tags", []) if isinstance(t, dict)],
             "language": _s(entry.get("language")) or language,
