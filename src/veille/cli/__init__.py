@@ -29,6 +29,7 @@ from veille.cli.read import conversations, search, show  # noqa: E402
 from veille.cli.report import report  # noqa: E402
 from veille.cli.rules import rules  # noqa: E402
 from veille.cli.run import demo, run  # noqa: E402
+from veille.cli.sources import sources  # noqa: E402
 from veille.cli.trends import trends  # noqa: E402
 from veille.cli.users import teams, users  # noqa: E402
 from veille.cli.web import retention, web  # noqa: E402
@@ -52,6 +53,7 @@ main.add_command(rules)
 main.add_command(run)
 main.add_command(search)
 main.add_command(show)
+main.add_command(sources)
 main.add_command(teams)
 main.add_command(trends)
 main.add_command(users)

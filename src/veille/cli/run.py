@@ -23,6 +23,7 @@ from veille.enrich.detect import ENRICHERS
 from veille.pipeline import Pipeline
 from veille.rules.files import RuleFileError
 from veille.sources.base import Source
+from veille.sources.configured import live_sources
 from veille.sources.http_ingest import HttpIngestSource, create_app, serve
 from veille.sources.replay import ReplaySource
 from veille.store import Store
@@ -208,6 +209,7 @@ def run(
         )
         for path in replays
     ]
+    sources += live_sources(settings.sources)
     servers = []
     ingest_router = None
     if ingest if ingest is not None else settings.ingest.enabled:
@@ -230,7 +232,8 @@ def run(
             servers.append(serve(create_app(http), conf.host, conf.port))
     if not sources:
         raise click.ClickException(
-            "nothing to run: give --replay FILE (or - for stdin), or enable [ingest]"
+            "nothing to run: give --replay FILE (or - for stdin), enable [ingest] or a source "
+            "in [sources]"
         )
     with open_store(settings) as store:
         if web:

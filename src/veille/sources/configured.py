@@ -1,0 +1,71 @@
+"""The live sources a configuration enables, and what stands in their way (missing credentials)."""
+
+from __future__ import annotations
+
+import os
+
+import msgspec
+
+from veille.config import SourcesSettings
+from veille.sources.base import Source
+from veille.sources.bluesky import BlueskySource
+from veille.sources.health import REGISTRY, HealthRegistry
+from veille.sources.mastodon import MastodonSource
+from veille.sources.reddit import RedditSource
+from veille.sources.rss import RssSource
+
+
+class Configured(msgspec.Struct, frozen=True):
+    """One configured live source as the operator sees it."""
+
+    name: str
+    platform: str
+    enabled: bool
+    problem: str = ""
+    """Why it cannot run as configured (empty when it can)."""
+
+
+def configured(settings: SourcesSettings) -> list[Configured]:
+    """Every live source named in the settings, enabled or not, with what is missing."""
+    out = [Configured("bluesky", "bluesky", settings.bluesky.enabled)]
+    for instance in settings.mastodon:
+        host = instance.url.split("://", 1)[-1].strip("/").lower()
+        problem = ""
+        if instance.token_env and not os.environ.get(instance.token_env):
+            problem = f"{instance.token_env} is not set (streaming may be refused: polling)"
+        out.append(Configured(f"mastodon:{host}", "mastodon", instance.enabled, problem))
+    reddit = settings.reddit
+    missing = [v for v in (reddit.client_id_env, reddit.client_secret_env) if not os.environ.get(v)]
+    out.append(
+        Configured(
+            "reddit", "reddit", reddit.enabled, f"set {' and '.join(missing)}" if missing else ""
+        )
+    )
+    rss = settings.rss
+    out.append(Configured("rss", "rss", rss.enabled, "" if rss.feeds else "no feeds configured"))
+    out.append(
+        Configured(
+            "x",
+            "x",
+            settings.x.enabled,
+            "not implemented in this version" if settings.x.enabled else "",
+        )
+    )
+    return out
+
+
+def live_sources(settings: SourcesSettings, registry: HealthRegistry = REGISTRY) -> list[Source]:
+    """The enabled live sources, ready for the pipeline (disabled ones are marked in health)."""
+    sources: list[Source] = []
+    if settings.bluesky.enabled:
+        sources.append(BlueskySource(settings.bluesky, registry=registry))
+    for instance in settings.mastodon:
+        if instance.enabled:
+            sources.append(MastodonSource(instance, registry=registry))
+    if settings.reddit.enabled:
+        sources.append(RedditSource(settings.reddit, registry=registry))
+    if settings.rss.enabled and settings.rss.feeds:
+        sources.append(RssSource(settings.rss, registry=registry))
+    if settings.x.enabled:
+        registry.tracker("x", "x").disabled("the X connector is not implemented in this version")
+    return sources

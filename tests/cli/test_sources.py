@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.sources.fake_jetstream import FakeJetstream, running
+from veille.cli import main
+from veille.config import SourcesSettings
+from veille.sources.configured import configured, live_sources
+from veille.sources.health import HealthRegistry
+
+
+def test_lists_configured_sources_and_what_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VEILLE_REDDIT_CLIENT_ID", raising=False)
+    config = tmp_path / "veille.toml"
+    config.write_text(
+        '[sources.reddit]\nenabled = true\n[[sources.mastodon]]\nurl = "https://m.example"\n'
+        'token_env = "VEILLE_TEST_TOKEN_UNSET"\n'
+    )
+    monkeypatch.setenv("VEILLE_CONFIG", str(config))
+    result = CliRunner().invoke(main, ["sources"])
+    assert result.exit_code == 0, result.output
+    assert "mastodon:m.example" in result.output
+    assert "VEILLE_REDDIT_CLIENT_ID" in result.output
+
+
+def test_live_sources_follow_the_settings() -> None:
+    settings = SourcesSettings.model_validate(
+        {
+            "bluesky": {"enabled": True},
+            "rss": {"enabled": True, "feeds": [{"url": "https://a.b/"}]},
+            "x": {"enabled": True},
+        }
+    )
+    registry = HealthRegistry()
+    names = [s.name for s in live_sources(settings, registry)]
+    assert names == ["bluesky", "rss"]
+    assert [h.state.value for h in registry.report() if h.name == "x"] == ["disabled"]
+    assert any(c.name == "x" and c.problem for c in configured(settings))
+
+
+@pytest.mark.integration
+async def test_check_runs_sources_and_reports_health(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path
+) -> None:
+    line = (
+        (shared_data / "fixtures" / "bluesky-jetstream" / "subscribe-golden" / "golden_v1.jsonl")
+        .read_bytes()
+        .splitlines()
+    )
+    async with running(FakeJetstream(line)) as fake:
+        config = tmp_path / "veille.toml"
+        config.write_text(f'[sources.bluesky]\nenabled = true\nhosts = ["{fake.url}"]\n')
+        monkeypatch.setenv("VEILLE_CONFIG", str(config))
+        from veille.cli.sources import _probe, health_table
+        from veille.config import load_settings
+
+        registry = HealthRegistry()
+        await _probe(live_sources(load_settings().sources, registry), 0.5)
+    report = registry.report()
+    assert report[0].state.value == "connected"
+    assert report[0].events_per_minute >= 1
+    assert health_table(report).row_count == 1
