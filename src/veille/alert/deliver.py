@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 
 from veille.alert.channels import Channel, SendResult
@@ -37,6 +37,18 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._ready: list[Outgoing] = []
+        """Notifications leased to this worker by the submitting transaction, not yet started."""
+        self._done: list[int] = []
+        """Delivered notifications whose outcome is not written yet (written in batches)."""
+        self._recorder: asyncio.Task[None] | None = None
+        self.running = False
+        """Whether :meth:`run` is delivering (so handed-over notifications go out at once)."""
+
+    def hand(self, messages: Iterable[Outgoing]) -> None:
+        """Send these already-leased notifications now (call from the worker's event loop)."""
+        self._ready += messages
+        self._start_ready()
 
     def wake(self) -> None:
         """Something became due: look at the outbox now (callable from any thread)."""
@@ -55,6 +67,7 @@ class DeliveryWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; in-flight sends finish (or their lease lapses)."""
         self._loop = asyncio.get_running_loop()
+        self.running = True
         try:
             while not stop.is_set():
                 started = await self.dispatch()
@@ -72,8 +85,10 @@ class DeliveryWorker:
                 for task in pending:
                     task.cancel()
         finally:
+            self.running = False
             if self._inflight:
                 await asyncio.gather(*self._inflight, return_exceptions=True)
+            await self._settle()
 
     async def _idle_timeout(self) -> float:
         nxt = await asyncio.to_thread(self.engine.next_due)
@@ -88,24 +103,65 @@ class DeliveryWorker:
         if free <= 0:
             await asyncio.wait(set(self._inflight), return_when=asyncio.FIRST_COMPLETED)
             return 1
+        if self._ready:
+            return self._start_ready()
         batch = await asyncio.to_thread(self.engine.claim, free)
         for message in batch:
-            task = asyncio.create_task(self._deliver(message))
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+            self._start(message)
         return len(batch)
 
+    def _start_ready(self) -> int:
+        started = 0
+        while self._ready and len(self._inflight) < self.concurrency:
+            self._start(self._ready.pop(0))
+            started += 1
+        return started
+
+    def _start(self, message: Outgoing) -> None:
+        task = asyncio.create_task(self._deliver(message))
+        self._inflight.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if self._ready:
+            self._start_ready()
+
     async def drain(self) -> int:
-        """Send everything due now and wait for the attempts to finish (tests, one-shot CLI)."""
+        """Send everything due now and wait for the attempts and their outcomes to be written
+        (tests, one-shot CLI)."""
         self._loop = asyncio.get_running_loop()
         total = 0
         while True:
             started = await self.dispatch()
             total += started
             if not started and not self._inflight:
+                await self._settle()
                 return total
             if not started:
                 await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def _settle(self) -> None:
+        """Wait until every outcome so far is written."""
+        while self._recorder is not None and not self._recorder.done():
+            await asyncio.shield(self._recorder)
+
+    def _record_delivered(self, notification_id: int) -> None:
+        # Outcomes are written in batches by one task: a burst of deliveries costs one write
+        # transaction instead of one each (each would wait for the database's write lock).
+        self._done.append(notification_id)
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._write_delivered())
+
+    async def _write_delivered(self) -> None:
+        while self._done:
+            ids, self._done = self._done, []
+            try:
+                await asyncio.to_thread(self.engine.delivered, *ids)
+            except Exception:
+                # Not recorded: the leases lapse and the notifications are sent again, with
+                # the same idempotency keys. Retrying here could block the worker for ever.
+                log.exception("could not record %d deliveries; they will be re-sent", len(ids))
 
     async def _deliver(self, message: Outgoing) -> None:
         channel = self.channels.get(message.receiver)
@@ -120,7 +176,7 @@ class DeliveryWorker:
                 log.exception("channel %s failed on notification %s", message.receiver, message.id)
                 result = SendResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
         if result.ok:
-            await asyncio.to_thread(self.engine.delivered, message.id)
+            self._record_delivered(message.id)
             return
         status = await asyncio.to_thread(
             self.engine.failed,

@@ -69,10 +69,28 @@ class AlertEngine:
         Returns the alerts that are news (new, or more severe than before). Signals below
         ``min_severity`` are ignored; a signal marked ``resolved`` resolves its alert.
         """
+        return self._submit(signals, lease=False)[0]
+
+    def submit_and_lease(
+        self, signals: Iterable[AlertSignal]
+    ) -> tuple[list[Alert], list[Outgoing]]:
+        """:meth:`submit`, and in the same transaction lease to the caller the notifications it
+        made due at once, composed and frozen as :meth:`claim` would.
+
+        This is the hot path of an urgent alert: the in-process worker sends them right after
+        the commit, with no claim transaction (and no wait for the database's write lock) in
+        between. Nothing changes for durability: the rows are written, leased as if claimed.
+        """
+        return self._submit(signals, lease=True)
+
+    def _submit(
+        self, signals: Iterable[AlertSignal], *, lease: bool
+    ) -> tuple[list[Alert], list[Outgoing]]:
         now = self.clock()
         floor = policy.rank(self.settings.min_severity)
         news: list[Alert] = []
-        due_now = False
+        due: list[int] = []
+        leased: list[Outgoing] = []
         with self._write() as conn:
             for raw in signals:
                 if not raw.resolved and policy.rank(raw.severity) < floor:
@@ -101,14 +119,21 @@ class AlertEngine:
                     )
                     store.add_event(conn, alert.id, now, "veille", "updated", alert.severity)
                 news.append(alert)
-                due_now |= self._enqueue(conn, alert, now)
-        if due_now:
+                due += self._enqueue(conn, alert, now, new=existing is None)
+            if lease and due:
+                leased = self._lease(conn, due, now)
+        if news:
+            # the worker looks again: an alert may also have joined a notification already
+            # due, or made the next one due sooner than the worker planned to look
             self._wake()
-        return news
+        return news, leased
 
-    def _enqueue(self, conn: Connection, alert: Alert, now: datetime) -> bool:
-        """Add ``alert`` to its groups; open a notification where none is waiting."""
-        due_now = False
+    def _enqueue(self, conn: Connection, alert: Alert, now: datetime, new: bool) -> list[int]:
+        """Add ``alert`` (``new``: created in this transaction) to its groups; open a
+        notification where none is waiting.
+
+        Returns the notifications it opened that are due at once."""
+        due_now: list[int] = []
         labels = policy.labels_of(alert)
         for target in policy.targets(alert, self.settings):
             key, group_labels = target.group(labels)
@@ -121,10 +146,10 @@ class AlertEngine:
                 repeat_interval=target.timing.repeat_interval,
                 now=now,
             )
-            store.add_member(conn, group.id, alert.id)
+            store.add_member(conn, group.id, alert.id, new=new)
             if store.open_notification(conn, group.id) is None:
                 due = policy.first_due(group.created_at, group.last_sent_at, now, target.timing)
-                store.insert_notification(
+                nid = store.insert_notification(
                     conn,
                     receiver=target.receiver,
                     reason="group",
@@ -132,7 +157,8 @@ class AlertEngine:
                     now=now,
                     group_id=group.id,
                 )
-                due_now |= due <= now
+                if due <= now:
+                    due_now.append(nid)
         return due_now
 
     @contextlib.contextmanager
@@ -204,42 +230,50 @@ class AlertEngine:
         the meantime is closed as ``suppressed`` instead of sent.
         """
         now = self.clock()
+        # Look first without the write lock: most wake-ups find nothing left to take.
+        with self.db.connect() as conn:
+            if not store.due_notification_ids(conn, now, 1):
+                return []
+        with self._write() as conn:
+            return self._lease(conn, store.due_notification_ids(conn, now, limit), now)
+
+    def _lease(self, conn: Connection, ids: Iterable[int], now: datetime) -> list[Outgoing]:
+        """Lease ``ids`` (those still free) in this transaction; compose the new ones."""
         lease_until = now + self.settings.delivery.lease
         claimed: list[Outgoing] = []
-        with self._write() as conn:
-            silences: list[Silence] | None = None
-            for nid in store.due_notification_ids(conn, now, limit):
-                if not store.lease(conn, nid, now, lease_until):
-                    continue
-                row = store.notification_row(conn, nid)
-                if row["receiver"] not in self._receivers:
-                    store.finish(
-                        conn,
-                        nid,
-                        "dead",
-                        now,
-                        f"receiver {row['receiver']!r} is not configured in [alerts]",
-                        attempted=False,
-                    )
-                    continue
-                body = row["payload"]
-                if body is None:
-                    if silences is None:
-                        silences = store.active_silences(conn, now)
-                    body = self._compose(conn, row, silences, now)
-                    if body is None:
-                        store.finish(conn, nid, "suppressed", now, attempted=False)
-                        continue
-                claimed.append(
-                    Outgoing(
-                        id=nid,
-                        receiver=row["receiver"],
-                        idempotency_key=row["idempotency_key"],
-                        payload=body,
-                        attempts=row["attempts"],
-                        created_at=row["created_at"],
-                    )
+        silences: list[Silence] | None = None
+        for nid in ids:
+            row = store.lease(conn, nid, now, lease_until)
+            if row is None:
+                continue
+            if row["receiver"] not in self._receivers:
+                store.finish(
+                    conn,
+                    nid,
+                    "dead",
+                    now,
+                    f"receiver {row['receiver']!r} is not configured in [alerts]",
+                    attempted=False,
                 )
+                continue
+            body = row["payload"]
+            if body is None:
+                if silences is None:
+                    silences = store.active_silences(conn, now)
+                body = self._compose(conn, row, silences, now)
+                if body is None:
+                    store.finish(conn, nid, "suppressed", now, attempted=False)
+                    continue
+            claimed.append(
+                Outgoing(
+                    id=nid,
+                    receiver=row["receiver"],
+                    idempotency_key=row["idempotency_key"],
+                    payload=body,
+                    attempts=row["attempts"],
+                    created_at=row["created_at"],
+                )
+            )
         return claimed
 
     def _compose(
@@ -270,9 +304,7 @@ class AlertEngine:
             store.update_group(
                 conn, group.id, last_sent_at=now, repeat_at=now + group.repeat_interval
             )
-            firing = sum(
-                policy.notifiable(a) for a in store.members(conn, group.id, pending_only=False)
-            )
+            firing = store.firing_members(conn, group.id)
         if not kept:
             return None
         body = render.payload(
@@ -339,10 +371,12 @@ class AlertEngine:
             kept.append(alert)
         return kept
 
-    def delivered(self, notification_id: int) -> None:
-        """Record a successful delivery: this notification is never sent again."""
+    def delivered(self, *notification_ids: int) -> None:
+        """Record successful deliveries (one transaction): these are never sent again."""
         with self._write() as conn:
-            store.finish(conn, notification_id, "delivered", self.clock())
+            now = self.clock()
+            for notification_id in notification_ids:
+                store.finish(conn, notification_id, "delivered", now)
 
     def failed(
         self,

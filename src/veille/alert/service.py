@@ -49,7 +49,12 @@ class AlertService:
         batch = list(signals)
         if not batch:
             return []
-        return await asyncio.to_thread(self.engine.submit, batch)
+        if not self.worker.running:
+            return await asyncio.to_thread(self.engine.submit, batch)
+        # Urgent news skips the outbox poll: what the transaction made due goes out at once.
+        news, ready = await asyncio.to_thread(self.engine.submit_and_lease, batch)
+        self.worker.hand(ready)
+        return news
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver and run timers until ``stop`` is set."""

@@ -3,6 +3,9 @@
 The alert engine decides; this module only reads and writes. Every function takes an open
 ``Connection`` so the caller chooses the transaction: an alert and its outbox row are written
 in the same one.
+
+The statements of the hot path (an urgent alert on its way out) are built once, with bound
+parameters: building a SQLAlchemy statement costs five times executing a built one.
 """
 
 from __future__ import annotations
@@ -243,32 +246,32 @@ def _alert(row: RowMapping) -> Alert:
     )
 
 
+_INSERT_ALERT = alerts.insert().returning(alerts.c.id)
+_UPDATE_ALERT = alerts.update().where(alerts.c.id == sa.bindparam("b_id"))
+_ACTIVE_ALERT = sa.select(alerts).where(alerts.c.active_fingerprint == sa.bindparam("b_fp"))
+_GET_ALERT = sa.select(alerts).where(alerts.c.id == sa.bindparam("b_id"))
+
+
 def insert_alert(conn: Connection, alert: Alert, escalate_at: datetime | None) -> Alert:
     """Store a new alert; returns it with its id."""
     values = _alert_values(alert) | {"escalate_at": escalate_at}
-    new_id = conn.execute(alerts.insert().values(values).returning(alerts.c.id)).scalar_one()
+    new_id = conn.execute(_INSERT_ALERT, values).scalar_one()
     return msgspec.structs.replace(alert, id=new_id)
 
 
 def update_alert(conn: Connection, alert: Alert, **extra: Any) -> None:
     """Write back every field of ``alert`` (and ``extra`` columns such as ``escalate_at``)."""
-    conn.execute(
-        alerts.update().where(alerts.c.id == alert.id).values(_alert_values(alert) | extra)
-    )
+    conn.execute(_UPDATE_ALERT, _alert_values(alert) | extra | {"b_id": alert.id})
 
 
 def active_alert(conn: Connection, fingerprint: str) -> Alert | None:
     """The unresolved alert with this fingerprint, if any."""
-    row = (
-        conn.execute(sa.select(alerts).where(alerts.c.active_fingerprint == fingerprint))
-        .mappings()
-        .first()
-    )
+    row = conn.execute(_ACTIVE_ALERT, {"b_fp": fingerprint}).mappings().first()
     return _alert(row) if row else None
 
 
 def get_alert(conn: Connection, alert_id: int) -> Alert | None:
-    row = conn.execute(sa.select(alerts).where(alerts.c.id == alert_id)).mappings().first()
+    row = conn.execute(_GET_ALERT, {"b_id": alert_id}).mappings().first()
     return _alert(row) if row else None
 
 
@@ -303,16 +306,29 @@ def list_alerts(
     return [_alert(r) for r in rows.mappings()]
 
 
+_FIRING_AT_LEAST = (
+    sa.select(alerts)
+    .where(
+        alerts.c.active_fingerprint.is_not(None),
+        alerts.c.severity_rank >= sa.bindparam("b_rank"),
+    )
+    .limit(sa.bindparam("b_limit"))
+)
+_FIRING_IN_CONVERSATION = _FIRING_AT_LEAST.where(
+    alerts.c.conversation == sa.bindparam("b_conversation")
+)
+
+
 def firing_at_least(
     conn: Connection, severity: Severity, conversation: str | None = None, limit: int = 1000
 ) -> list[Alert]:
     """Unresolved alerts at ``severity`` or above (optionally in one conversation)."""
-    query = sa.select(alerts).where(
-        alerts.c.active_fingerprint.is_not(None), alerts.c.severity_rank >= _RANK[severity]
-    )
+    params: dict[str, Any] = {"b_rank": _RANK[severity], "b_limit": limit}
+    query = _FIRING_AT_LEAST
     if conversation is not None:
-        query = query.where(alerts.c.conversation == conversation)
-    return [_alert(r) for r in conn.execute(query.limit(limit)).mappings()]
+        query = _FIRING_IN_CONVERSATION
+        params["b_conversation"] = conversation
+    return [_alert(r) for r in conn.execute(query, params).mappings()]
 
 
 def due_escalations(conn: Connection, now: datetime, limit: int = 500) -> list[Alert]:
@@ -340,13 +356,21 @@ def stale_alerts(conn: Connection, before: datetime, limit: int = 500) -> list[A
     return [_alert(r) for r in conn.execute(query).mappings()]
 
 
+_INSERT_EVENT = alert_events.insert()
+
+
 def add_event(
     conn: Connection, alert_id: int, at: datetime, actor: str, action: str, text: str = ""
 ) -> None:
     conn.execute(
-        alert_events.insert().values(
-            alert_id=alert_id, at=at, actor=actor[:200], action=action, text=text[:10_000]
-        )
+        _INSERT_EVENT,
+        {
+            "alert_id": alert_id,
+            "at": at,
+            "actor": actor[:200],
+            "action": action,
+            "text": text[:10_000],
+        },
     )
 
 
@@ -381,14 +405,19 @@ def _group(row: RowMapping) -> Group:
     )
 
 
+_LOCK_GROUP = (
+    sa.select(alert_groups).where(alert_groups.c.id == sa.bindparam("b_id")).with_for_update()
+)
+_LOCK_GROUP_BY_KEY = (
+    sa.select(alert_groups).where(alert_groups.c.key == sa.bindparam("b_key")).with_for_update()
+)
+_INSERT_GROUP = alert_groups.insert().returning(*alert_groups.c)
+_UPDATE_GROUP = alert_groups.update().where(alert_groups.c.id == sa.bindparam("b_id"))
+
+
 def lock_group(conn: Connection, group_id: int) -> Group:
     """Read a group holding its row lock (PostgreSQL), so a new alert and a flush serialise."""
-    row = (
-        conn.execute(sa.select(alert_groups).where(alert_groups.c.id == group_id).with_for_update())
-        .mappings()
-        .one()
-    )
-    return _group(row)
+    return _group(conn.execute(_LOCK_GROUP, {"b_id": group_id}).mappings().one())
 
 
 def group_for(
@@ -402,68 +431,80 @@ def group_for(
     now: datetime,
 ) -> Group:
     """The group with ``key``, created if new; locked for the rest of the transaction."""
-    found = conn.execute(sa.select(alert_groups.c.id).where(alert_groups.c.key == key)).scalar()
-    if found is None:
-        found = conn.execute(
-            alert_groups.insert()
-            .values(
-                key=key,
-                receiver=receiver,
-                route=route,
-                labels=labels,
-                repeat_interval_s=repeat_interval.total_seconds(),
-                created_at=now,
-            )
-            .returning(alert_groups.c.id)
-        ).scalar_one()
-    return lock_group(conn, found)
+    row = conn.execute(_LOCK_GROUP_BY_KEY, {"b_key": key}).mappings().first()
+    if row is None:
+        values = {
+            "key": key,
+            "receiver": receiver,
+            "route": route,
+            "labels": labels,
+            "repeat_interval_s": repeat_interval.total_seconds(),
+            "created_at": now,
+        }
+        # A new row is locked by its own insert until the transaction ends.
+        row = conn.execute(_INSERT_GROUP, values).mappings().one()
+    return _group(row)
 
 
 def update_group(conn: Connection, group_id: int, **values: Any) -> None:
-    conn.execute(alert_groups.update().where(alert_groups.c.id == group_id).values(values))
+    conn.execute(_UPDATE_GROUP, values | {"b_id": group_id})
 
 
-def add_member(conn: Connection, group_id: int, alert_id: int) -> None:
-    """Put an alert in a group, marked as news for the group's next notification."""
-    updated = conn.execute(
-        alert_group_members.update()
-        .where(
-            alert_group_members.c.group_id == group_id,
-            alert_group_members.c.alert_id == alert_id,
-        )
-        .values(pending=True)
-    ).rowcount
-    if not updated:
-        conn.execute(
-            alert_group_members.insert().values(group_id=group_id, alert_id=alert_id, pending=True)
-        )
+_MEMBER = (
+    alert_group_members.c.group_id == sa.bindparam("b_group"),
+    alert_group_members.c.alert_id == sa.bindparam("b_alert"),
+)
+_MARK_MEMBER = alert_group_members.update().where(*_MEMBER).values(pending=True)
+_INSERT_MEMBER = alert_group_members.insert()
+
+
+def add_member(conn: Connection, group_id: int, alert_id: int, *, new: bool = False) -> None:
+    """Put an alert in a group, marked as news for the group's next notification.
+
+    ``new``: the alert was created in this transaction, so it is in no group yet."""
+    if not new and conn.execute(_MARK_MEMBER, {"b_group": group_id, "b_alert": alert_id}).rowcount:
+        return
+    conn.execute(_INSERT_MEMBER, {"group_id": group_id, "alert_id": alert_id, "pending": True})
+
+
+_MEMBERS = (
+    sa.select(alerts)
+    .join(alert_group_members, alert_group_members.c.alert_id == alerts.c.id)
+    .where(alert_group_members.c.group_id == sa.bindparam("b_group"))
+    .order_by(alerts.c.id)
+)
+_PENDING_MEMBERS = _MEMBERS.where(alert_group_members.c.pending.is_(True))
+_ACTIVE_MEMBERS = _MEMBERS.where(alerts.c.active_fingerprint.is_not(None))
+_FIRING_MEMBERS = (
+    sa.select(sa.func.count())
+    .select_from(alert_group_members.join(alerts, alert_group_members.c.alert_id == alerts.c.id))
+    .where(alert_group_members.c.group_id == sa.bindparam("b_group"), alerts.c.status == "firing")
+)
+_CLEAR_PENDING = (
+    alert_group_members.update()
+    .where(
+        alert_group_members.c.group_id == sa.bindparam("b_group"),
+        alert_group_members.c.alert_id.in_(sa.bindparam("b_alerts", expanding=True)),
+    )
+    .values(pending=False)
+)
 
 
 def members(conn: Connection, group_id: int, *, pending_only: bool) -> list[Alert]:
-    query = (
-        sa.select(alerts)
-        .join(alert_group_members, alert_group_members.c.alert_id == alerts.c.id)
-        .where(alert_group_members.c.group_id == group_id)
-        .order_by(alerts.c.id)
-    )
-    if pending_only:
-        query = query.where(alert_group_members.c.pending.is_(True))
-    else:
-        query = query.where(alerts.c.active_fingerprint.is_not(None))
-    return [_alert(r) for r in conn.execute(query).mappings()]
+    """The group's alerts: those new since its last notification, or all unresolved ones."""
+    query = _PENDING_MEMBERS if pending_only else _ACTIVE_MEMBERS
+    return [_alert(r) for r in conn.execute(query, {"b_group": group_id}).mappings()]
+
+
+def firing_members(conn: Connection, group_id: int) -> int:
+    """How many of the group's alerts are firing (not acknowledged, not resolved)."""
+    return int(conn.execute(_FIRING_MEMBERS, {"b_group": group_id}).scalar_one())
 
 
 def clear_pending(conn: Connection, group_id: int, alert_ids: Iterable[int]) -> None:
     ids = list(alert_ids)
     if ids:
-        conn.execute(
-            alert_group_members.update()
-            .where(
-                alert_group_members.c.group_id == group_id,
-                alert_group_members.c.alert_id.in_(ids),
-            )
-            .values(pending=False)
-        )
+        conn.execute(_CLEAR_PENDING, {"b_group": group_id, "b_alerts": ids})
 
 
 def groups_to_repeat(conn: Connection, now: datetime, limit: int = 500) -> list[int]:
@@ -506,6 +547,9 @@ def _notification(row: RowMapping, group_key: str = "") -> Notification:
     )
 
 
+_INSERT_NOTIFICATION = alert_notifications.insert().returning(alert_notifications.c.id)
+
+
 def insert_notification(
     conn: Connection,
     *,
@@ -517,53 +561,53 @@ def insert_notification(
     alert_id: int | None = None,
 ) -> int:
     """Queue one message for ``receiver``; it is rendered when first attempted."""
-    return int(
-        conn.execute(
-            alert_notifications.insert()
-            .values(
-                receiver=receiver,
-                reason=reason,
-                status="pending",
-                idempotency_key=uuid.uuid4().hex,
-                group_id=group_id,
-                alert_id=alert_id,
-                alert_ids=[alert_id] if alert_id is not None else [],
-                due_at=due_at,
-                created_at=now,
-                attempts=0,
-                last_error="",
-            )
-            .returning(alert_notifications.c.id)
-        ).scalar_one()
-    )
+    values = {
+        "receiver": receiver,
+        "reason": reason,
+        "status": "pending",
+        "idempotency_key": uuid.uuid4().hex,
+        "group_id": group_id,
+        "alert_id": alert_id,
+        "alert_ids": [alert_id] if alert_id is not None else [],
+        "due_at": due_at,
+        "created_at": now,
+        "attempts": 0,
+        "last_error": "",
+    }
+    return int(conn.execute(_INSERT_NOTIFICATION, values).scalar_one())
+
+
+_OPEN_NOTIFICATION = sa.select(alert_notifications.c.id).where(
+    alert_notifications.c.group_id == sa.bindparam("b_group"),
+    alert_notifications.c.status == "pending",
+    alert_notifications.c.frozen_at.is_(None),
+)
 
 
 def open_notification(conn: Connection, group_id: int) -> int | None:
     """The group's notification still waiting for its first attempt (new alerts join it)."""
-    return conn.execute(
-        sa.select(alert_notifications.c.id).where(
-            alert_notifications.c.group_id == group_id,
-            alert_notifications.c.status == "pending",
-            alert_notifications.c.frozen_at.is_(None),
-        )
-    ).scalar()
+    return conn.execute(_OPEN_NOTIFICATION, {"b_group": group_id}).scalar()
+
+
+_FREE = sa.or_(
+    alert_notifications.c.lease_until.is_(None),
+    alert_notifications.c.lease_until <= sa.bindparam("b_now"),
+)
+_DUE_IDS = (
+    sa.select(alert_notifications.c.id)
+    .where(
+        alert_notifications.c.status == "pending",
+        alert_notifications.c.due_at <= sa.bindparam("b_now"),
+        _FREE,
+    )
+    .order_by(alert_notifications.c.due_at, alert_notifications.c.id)
+    .limit(sa.bindparam("b_limit"))
+)
 
 
 def due_notification_ids(conn: Connection, now: datetime, limit: int) -> list[int]:
-    query = (
-        sa.select(alert_notifications.c.id)
-        .where(
-            alert_notifications.c.status == "pending",
-            alert_notifications.c.due_at <= now,
-            sa.or_(
-                alert_notifications.c.lease_until.is_(None),
-                alert_notifications.c.lease_until <= now,
-            ),
-        )
-        .order_by(alert_notifications.c.due_at, alert_notifications.c.id)
-        .limit(limit)
-    )
-    return list(conn.execute(query).scalars())
+    """Pending notifications due at ``now`` that no worker holds, oldest first."""
+    return list(conn.execute(_DUE_IDS, {"b_now": now, "b_limit": limit}).scalars())
 
 
 def next_due(conn: Connection) -> datetime | None:
@@ -574,31 +618,31 @@ def next_due(conn: Connection) -> datetime | None:
     return conn.execute(sa.select(earliest).where(n.status == "pending")).scalar()
 
 
-def lease(conn: Connection, notification_id: int, now: datetime, until: datetime) -> bool:
-    """Take a due notification for sending; ``False`` when another worker holds it."""
-    taken = conn.execute(
-        alert_notifications.update()
-        .where(
-            alert_notifications.c.id == notification_id,
-            alert_notifications.c.status == "pending",
-            sa.or_(
-                alert_notifications.c.lease_until.is_(None),
-                alert_notifications.c.lease_until <= now,
-            ),
-        )
-        .values(lease_until=until)
-    ).rowcount
-    return bool(taken)
+_LEASE = (
+    alert_notifications.update()
+    .where(
+        alert_notifications.c.id == sa.bindparam("b_id"),
+        alert_notifications.c.status == "pending",
+        _FREE,
+    )
+    .values(lease_until=sa.bindparam("b_until"))
+    .returning(*alert_notifications.c)
+)
+_NOTIFICATION = sa.select(alert_notifications).where(
+    alert_notifications.c.id == sa.bindparam("b_id")
+)
+
+
+def lease(
+    conn: Connection, notification_id: int, now: datetime, until: datetime
+) -> RowMapping | None:
+    """Take a due notification for sending: its row, or ``None`` when another worker holds it."""
+    params = {"b_id": notification_id, "b_now": now, "b_until": until}
+    return conn.execute(_LEASE, params).mappings().first()
 
 
 def notification_row(conn: Connection, notification_id: int) -> RowMapping:
-    return (
-        conn.execute(
-            sa.select(alert_notifications).where(alert_notifications.c.id == notification_id)
-        )
-        .mappings()
-        .one()
-    )
+    return conn.execute(_NOTIFICATION, {"b_id": notification_id}).mappings().one()
 
 
 def get_notification(conn: Connection, notification_id: int) -> Notification | None:
@@ -614,15 +658,18 @@ def get_notification(conn: Connection, notification_id: int) -> Notification | N
     return _notification(row, row["key"] or "") if row else None
 
 
+_UPDATE_NOTIFICATION = alert_notifications.update().where(
+    alert_notifications.c.id == sa.bindparam("b_id")
+)
+_FINISH_ATTEMPTED = _UPDATE_NOTIFICATION.values(attempts=alert_notifications.c.attempts + 1)
+
+
 def freeze(
     conn: Connection, notification_id: int, payload: bytes, alert_ids: Sequence[int], now: datetime
 ) -> None:
     """Fix the message body at the first attempt: every retry sends exactly these bytes."""
-    conn.execute(
-        alert_notifications.update()
-        .where(alert_notifications.c.id == notification_id)
-        .values(payload=payload, alert_ids=list(alert_ids), frozen_at=now)
-    )
+    values = {"payload": payload, "alert_ids": list(alert_ids), "frozen_at": now}
+    conn.execute(_UPDATE_NOTIFICATION, values | {"b_id": notification_id})
 
 
 def finish(
@@ -634,18 +681,17 @@ def finish(
     attempted: bool = True,
 ) -> None:
     """Close a notification: delivered, dead-lettered or suppressed (nothing left to say)."""
-    values: dict[str, Any] = {"status": status, "lease_until": None, "last_error": error[:2000]}
-    if attempted:
-        values["attempts"] = alert_notifications.c.attempts + 1
+    values: dict[str, Any] = {
+        "b_id": notification_id,
+        "status": status,
+        "lease_until": None,
+        "last_error": error[:2000],
+    }
     if status == "delivered":
         values["delivered_at"] = now
     elif status == "dead":
         values["dead_at"] = now
-    conn.execute(
-        alert_notifications.update()
-        .where(alert_notifications.c.id == notification_id)
-        .values(values)
-    )
+    conn.execute(_FINISH_ATTEMPTED if attempted else _UPDATE_NOTIFICATION, values)
 
 
 def reschedule(conn: Connection, notification_id: int, due_at: datetime, error: str) -> None:
@@ -731,13 +777,18 @@ def insert_silence(conn: Connection, silence: Silence, now: datetime) -> Silence
     return msgspec.structs.replace(silence, id=new_id, created_at=now)
 
 
-def active_silences(conn: Connection, now: datetime) -> list[Silence]:
-    rows = conn.execute(
-        sa.select(alert_silences)
-        .where(alert_silences.c.starts_at <= now, alert_silences.c.ends_at > now)
-        .order_by(alert_silences.c.id)
+_ACTIVE_SILENCES = (
+    sa.select(alert_silences)
+    .where(
+        alert_silences.c.starts_at <= sa.bindparam("b_now"),
+        alert_silences.c.ends_at > sa.bindparam("b_now"),
     )
-    return [_silence(r) for r in rows.mappings()]
+    .order_by(alert_silences.c.id)
+)
+
+
+def active_silences(conn: Connection, now: datetime) -> list[Silence]:
+    return [_silence(r) for r in conn.execute(_ACTIVE_SILENCES, {"b_now": now}).mappings()]
 
 
 def list_silences(conn: Connection, *, include_expired: bool, now: datetime) -> list[Silence]:
