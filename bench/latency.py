@@ -26,9 +26,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +38,15 @@ from stdnum import iban as stdnum_iban
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import corpus
+import match_corpus
 from veille.alert.channels import WebhookChannel
 from veille.alert.engine import Outgoing
 from veille.alert.policy import rank
 from veille.alert.service import AlertService
 from veille.alert.signals import AlertHook, RuleInfo
 from veille.clock import utcnow
-from veille.config import AlertsSettings, Settings
+from veille.config import load_settings
+from veille.enrich.detect import ENRICHERS
 from veille.model import RawItem
 from veille.pipeline import Pipeline, Stored
 from veille.sources.base import Batch
@@ -54,8 +55,6 @@ from veille.store import alerts as alert_tables
 from veille.testing import FakeWebhookReceiver, ReceivedRequest
 from veille.wiring import Catalogue, ProcessorSpec
 
-ENRICHERS = ("veille.enrich.detect:Detect", "veille.enrich.detect:Urgent")
-"""The detectors and urgency scoring, built once in the worker process."""
 TARGET_P99 = 1.0
 SECRET = "bench-latency-secret"
 
@@ -93,26 +92,43 @@ def urgent_text(rng: random.Random, lang: str) -> str:
 
 
 def stream(
-    count: int, urgent_share: float, warmup: int, seed: int = 7
-) -> tuple[list[bytes], set[str]]:
-    """``warmup + count`` generic JSON posts (the shared bench corpus); ``urgent_share`` of the
-    ``count`` measured ones are urgent.
+    count: int, urgent_share: float, warmup: int, rules: int, seed: int = 7
+) -> tuple[list[bytes], set[str], str]:
+    """``warmup + count`` generic JSON posts and a rule file, from the match benchmark's
+    generators (sparse rule hits, replies to recent posts), ``urgent_share`` of the ``count``
+    measured posts urgent; returns the lines, the urgent posts' ids and the rule file.
 
     Urgent posts keep their place in the stream (and, for replies, their thread) and come from
-    accounts with a few thousand followers, so the detectors' urgency reaches ``high``.
+    accounts with a few thousand followers, so the detectors' urgency reaches ``high``. Rules
+    are ``low`` (half), ``medium`` or ``high`` (15 %), as in a watch catalogue.
     """
     rng = random.Random(seed)
+    queries = match_corpus.rule_queries(rules)
+    base = datetime(2026, 3, 1, tzinfo=UTC)
     lines: list[bytes] = []
     urgent: set[str] = set()
-    for n, line in enumerate(corpus.posts(warmup + count, seed=seed)):
+    terms = match_corpus.catalogue_terms(queries)
+    for n, post in enumerate(match_corpus.posts(warmup + count, terms)):
+        payload: dict[str, Any] = {
+            "id": post.id,
+            "text": post.text,
+            "lang": post.lang,
+            "author": {"id": str(rng.randrange(50_000)), "handle": f"user{rng.randrange(50_000)}"},
+            "created_at": (base + timedelta(seconds=n / 50)).isoformat(),
+        }
+        if n > 10 and rng.random() < 0.2:
+            payload["reply_to"] = str(rng.randrange(max(0, n - 500), n))
         if n >= warmup and rng.random() < urgent_share:
-            post = orjson.loads(line)
-            post["text"] = urgent_text(rng, post["lang"])
-            post["author"]["followers"] = rng.randint(1_500, 20_000)
-            urgent.add(post["id"])
-            line = orjson.dumps(post)
-        lines.append(line)
-    return lines, urgent
+            payload["text"] = urgent_text(rng, post.lang)
+            payload["author"]["followers"] = rng.randint(1_500, 20_000)
+            urgent.add(post.id)
+        lines.append(orjson.dumps(payload))
+    severities = rng.choices(["low", "medium", "high"], weights=[50, 35, 15], k=len(queries))
+    toml = "\n".join(
+        f'[[rule]]\nid = "bench.{n}"\nseverity = "{severity}"\nquery = {json.dumps(q)}\n'
+        for n, (q, severity) in enumerate(zip(queries, severities, strict=True))
+    )
+    return lines, urgent, toml
 
 
 # --- the source -------------------------------------------------------------------------------
@@ -135,19 +151,24 @@ class PacedSource:
         lines: Sequence[bytes],
         rate: float,
         warmup: int,
-        progress: Callable[[], int],
         tick: float = 0.01,
     ) -> None:
         self.lines = lines
         self.rate = rate
         self.warmup = warmup
-        self.progress = progress
-        """How many posts the pipeline has stored so far."""
+        self._stored = 0
+        self._warm = asyncio.Event()
         self.step = max(1, int(rate * tick))
         self.start = 0.0
         """``time.monotonic()`` when the first measured post was due."""
         self.lag = 0.0
         """Most seconds a post was handed over after it was due."""
+
+    def after_store(self, stored: Stored) -> None:
+        """After-store hook: the clock starts once the warm-up posts are stored."""
+        self._stored += len(stored.posts)
+        if self._stored >= self.warmup:
+            self._warm.set()
 
     def due(self, index: int) -> float:
         """When post ``index`` (counted after the warm-up) was due."""
@@ -163,8 +184,7 @@ class PacedSource:
 
     async def stream(self, cursor: str | None) -> AsyncIterator[Batch]:
         yield self._batch(self.lines[: self.warmup], self.warmup)
-        while self.progress() < self.warmup:
-            await asyncio.sleep(0.01)
+        await self._warm.wait()
         lines = self.lines[self.warmup :]
         total = len(lines)
         self.start = time.monotonic()
@@ -293,15 +313,27 @@ class PollMonitor:
 # --- the run ----------------------------------------------------------------------------------
 
 
-def alerts_settings(url: str) -> AlertsSettings:
-    """What a watch cell would configure: high and critical alerts to its webhook at once,
-    everything from ``medium`` kept in the inbox. Timers and delivery are the defaults."""
-    return AlertsSettings.model_validate(
-        {
-            "receivers": [{"name": "cell", "type": "webhook", "url": url, "secret": SECRET}],
-            "routes": [{"receivers": ["cell"], "min_severity": "high"}],
-        }
-    )
+def veille_toml(tmp: Path, url: str, workers: int | None) -> str:
+    """What a watch cell would configure: high and critical alerts to its webhook, everything
+    from ``medium`` kept in the inbox. Timers, delivery and the pipeline keep their defaults."""
+    pipeline = "" if workers is None else f"[pipeline]\nworkers = {workers}\n"
+    return f"""
+[store]
+url = "sqlite:///{tmp / "veille.db"}"
+
+[rules]
+paths = ["{tmp / "rules"}"]
+{pipeline}
+[[alerts.receivers]]
+name = "cell"
+type = "webhook"
+url = "{url}"
+secret = "{SECRET}"
+
+[[alerts.routes]]
+receivers = ["cell"]
+min_severity = "high"
+"""
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float]:
@@ -324,35 +356,41 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     count = int(args.rate * args.seconds)
-    lines, urgent = stream(count, args.urgent, args.warmup)
+    lines, urgent, rules = stream(count, args.urgent, args.warmup, args.rules)
     tmp = Path(tempfile.mkdtemp(prefix="veille-latency-"))
     (tmp / "rules").mkdir()
-    (tmp / "rules" / "bench.toml").write_text(corpus.rules_toml(args.rules), encoding="utf-8")
-    settings = Settings()
-    catalogue = Catalogue.load([tmp / "rules"])
-    store = Store.open(f"sqlite:///{tmp / 'veille.db'}", synchronous=settings.store.synchronous)
-    spec = ProcessorSpec(
-        files=catalogue.files,
-        versions=catalogue.versions(store.versions),
-        enrichers=ENRICHERS,
-    )
-    conf = settings.pipeline
-    pipeline = Pipeline(
-        [],
-        store,
-        spec,
-        workers=conf.workers,
-        queue_batches=conf.queue_batches,
-        store_batch_posts=conf.store_batch_posts,
-    )
-    source = PacedSource(lines, args.rate, args.warmup, lambda: pipeline.stats.stored)
-    pipeline.sources.append(source)
-    stored, queued = Stamp(urgent), Stamp(urgent)
-    meter = CpuMeter(pipeline, args.warmup, args.warmup + count)
+    (tmp / "rules" / "bench.toml").write_text(rules, encoding="utf-8")
     async with FakeWebhookReceiver() as receiver:
-        service = AlertService(store.engine, alerts_settings(receiver.url))
+        # veille's own configuration file: the enrichers read it in each worker process too
+        config = tmp / "veille.toml"
+        config.write_text(veille_toml(tmp, receiver.url, args.workers), encoding="utf-8")
+        os.environ["VEILLE_CONFIG"] = str(config)
+        settings = load_settings()
+        catalogue = Catalogue.load(settings.rules.paths)
+        store = Store.from_settings(settings)
+        # from here on, as `veille run` wires it (veille/cli/run.py)
+        spec = ProcessorSpec(
+            rules=catalogue.specs(),
+            versions=catalogue.versions(store.versions),
+            enrichers=ENRICHERS if settings.detect.enabled else (),
+        )
+        conf = settings.pipeline
+        pipeline = Pipeline(
+            [],
+            store,
+            spec,
+            workers=conf.workers,
+            queue_batches=conf.queue_batches,
+            store_batch_posts=conf.store_batch_posts,
+        )
+        service = AlertService(store.engine, settings.alerts)
         infos = {r.id: RuleInfo(r.severity, r.name, r.tags) for r in catalogue.rules}
-        pipeline.after_store += [stored, AlertHook(service, infos), queued, meter]
+        source = PacedSource(lines, args.rate, args.warmup)
+        pipeline.sources.append(source)
+        stored, queued = Stamp(urgent), Stamp(urgent)
+        meter = CpuMeter(pipeline, args.warmup, args.warmup + count)
+        hooks = [source.after_store, stored, AlertHook(service, infos), queued, meter]
+        pipeline.after_store += hooks
         high = rank("high")
         pollers = [
             PollMonitor(store.engine, interval, f"{receiver.url}/poll-{interval:g}", high)
@@ -365,9 +403,14 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         replay = time.monotonic() - source.start
         first = {orjson.loads(line)["id"] for line in lines[args.warmup :]}
         expected = await asyncio.to_thread(_expected, store.engine, high, first)
+        wanted = {(kind, n) for kind, ids in expected.items() for n in ids}
         deadline = time.monotonic() + args.drain
-        while time.monotonic() < deadline and not _all_arrived(receiver.requests, expected):
-            await asyncio.sleep(0.05)
+        while time.monotonic() < deadline:
+            waiting = wanted - set(_first_arrivals(receiver.requests, "/hook"))
+            if not waiting or waiting <= await asyncio.to_thread(_held, store.engine):
+                break
+            await asyncio.sleep(0.25)
+        held = await asyncio.to_thread(_held, store.engine)
         stop_alerts.set()
         await background[0]
         # each poller finishes its current wait, so it has looked once after the last alert
@@ -383,17 +426,17 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     for kind, label in (("urgent", "urgent (detectors)"), ("rule", "rule match, severity high+")):
         ids = expected.get(kind, set())
         got = [push[kind, n] - due(n) for n in ids if (kind, n) in push]
+        kept = sum((kind, n) in held for n in ids if (kind, n) not in push)
+        missing = len(ids) - len(got) - kept
         rows.append(
-            {"path": f"veille push: {label}", "missing": len(ids) - len(got)} | percentiles(got)
+            {"path": f"veille push: {label}", "held": kept, "missing": missing} | percentiles(got)
         )
     for poller in pollers:
         arrived = _first_arrivals(receiver.requests, f"/hook/poll-{poller.interval:g}")
         ids = expected.get("urgent", set())
         got = [arrived["urgent", n] - due(n) for n in ids if ("urgent", n) in arrived]
-        rows.append(
-            {"path": f"scheduled poll every {poller.interval:g} s", "missing": len(ids) - len(got)}
-            | percentiles(got)
-        )
+        path = f"scheduled poll every {poller.interval:g} s"
+        rows.append({"path": path, "held": 0, "missing": len(ids) - len(got)} | percentiles(got))
     alerted = [n for n in expected.get("urgent", set()) if ("urgent", n) in push]
     stages = {
         "entered → stored": [stored.at[n] - due(n) for n in alerted],
@@ -439,9 +482,21 @@ def _first_arrivals(requests: Sequence[ReceivedRequest], path: str) -> dict[tupl
     return first
 
 
-def _all_arrived(requests: Sequence[ReceivedRequest], expected: dict[str, set[str]]) -> bool:
-    got = _first_arrivals(requests, "/hook")
-    return all((kind, n) in got for kind, ids in expected.items() for n in ids)
+def _held(db: sa.Engine) -> set[tuple[str, str]]:
+    """Alerts waiting, by design, for their group's next window: their group was notified less
+    than ``group_interval`` ago, so they go out with its next message."""
+    a = alert_tables.alerts.c
+    m = alert_tables.alert_group_members.c
+    n = alert_tables.alert_notifications.c
+    query = (
+        sa.select(a.kind, a.native_id)
+        .join(alert_tables.alert_group_members, m.alert_id == a.id)
+        .join(alert_tables.alert_notifications, n.group_id == m.group_id)
+        .where(m.pending.is_(True), n.status == "pending", n.frozen_at.is_(None))
+        .where(n.due_at > utcnow())
+    )
+    with db.connect() as conn:
+        return {(kind, native_id) for kind, native_id in conn.execute(query)}
 
 
 def print_table(result: dict[str, Any]) -> None:
@@ -452,10 +507,15 @@ def print_table(result: dict[str, Any]) -> None:
         f"({result['urgent_alerted']} rated high or critical); load average "
         f"{result['loadavg']} on {os.cpu_count()} cores\n"
     )
-    print("| post entered → webhook received | alerts | p50 | p95 | p99 | max | missing |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| post entered → webhook received | alerts | p50 | p95 | p99 | max "
+        "| held for the group window | lost |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for row in result["rows"]:
-        print(f"| {row['path']} | {row['n']:,} | {_cells(row)} | {row['missing']} |")
+        print(
+            f"| {row['path']} | {row['n']:,} | {_cells(row)} | {row['held']} | {row['missing']} |"
+        )
     print("\n| urgent alerts, by stage | p50 | p95 | p99 | max |")
     print("|---|---:|---:|---:|---:|")
     for name, row in result["stages"].items():
@@ -483,6 +543,9 @@ def main() -> None:
     parser.add_argument("--rules", type=int, default=1000, help="rules in the catalogue")
     parser.add_argument(
         "--poll", type=float, nargs="*", default=None, help="intervals of the poll peers (s)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="[pipeline] workers (default: veille's)"
     )
     parser.add_argument("--warmup", type=int, default=500, help="posts before the clock starts")
     parser.add_argument("--drain", type=float, default=30.0, help="most seconds to wait after")

@@ -5,9 +5,10 @@ queues, so a slow store makes ``put`` wait all the way back to the sources and m
 bounded (queue length × batch size × item bound):
 
 1. one reader per source puts its batches on the *raw* channel;
-2. the processor runs the pure stages (:class:`Processor`) on each batch, in this process or in
-   worker processes (``workers``), keeping batch order, and puts the results on the
-   *processed* channel;
+2. the processor runs the pure stages (:class:`Processor`) on each batch, on a thread of this
+   process (never on the event loop, so a large batch does not hold up alert delivery or HTTP
+   ingest) or in worker processes (``workers``), keeping batch order, and puts the results on
+   the *processed* channel;
 3. the writer takes whatever results are queued (up to ``store_batch_posts`` posts), writes them
    with the sources' cursors and the quarantined records in ONE transaction of the sink (in a
    thread, so the event loop keeps reading meanwhile), then acknowledges the sources and runs
@@ -30,7 +31,7 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -321,6 +322,8 @@ class Pipeline:
         self._processed: Channel[_Work] = Channel(queue_batches, "processed")
         self._readers: list[asyncio.Task[None]] = []
         self._pool: Executor | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        """Runs the in-process Processor: one thread, so it stays single-threaded and in order."""
         self._stopping = False
 
     # -- running ------------------------------------------------------------------------------
@@ -350,6 +353,9 @@ class Pipeline:
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
+            if self._thread is not None:
+                self._thread.shutdown(wait=True)
+                self._thread = None
         return self.stats
 
     @property
@@ -422,7 +428,10 @@ class Pipeline:
 
     async def _run_pure(self, items: list[RawItem]) -> Processed:
         if self._processor is not None:
-            return self._processor(items)
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="veille-pure")
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._thread, self._processor, items)
         assert self._pool is not None
         payload = _items_codec.encode(items)
         try:
