@@ -7,8 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
+import signal as signals
+import subprocess
+import sys
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -26,6 +31,7 @@ from veille.alert.channels import (
 from veille.alert.deliver import DeliveryWorker
 from veille.alert.engine import AlertEngine
 from veille.alert.service import AlertService
+from veille.config import load_settings
 from veille.store import alerts as store
 from veille.testing import FakeWebhookReceiver, ReceivedRequest
 
@@ -256,3 +262,71 @@ def test_webhook_secret_from_environment(monkeypatch: pytest.MonkeyPatch) -> Non
         build_channels(cfg)
     monkeypatch.setenv("VEILLE_TEST_HOOK_SECRET", "x")
     assert set(build_channels(cfg)) == {"hook"}
+
+
+def _deliver_process(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    """``veille alerts deliver`` in its own process (and session, so kill -9 takes it whole)."""
+    with log.open("ab") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "veille", "alerts", "deliver"],
+            env={**os.environ, "VEILLE_CONFIG": str(config)},
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
+
+
+async def test_kill_9_of_the_delivery_process_loses_nothing_and_resends_nothing(
+    db: sa.Engine, db_url: str, tmp_path: Path
+) -> None:
+    """A delivery worker process is killed with SIGKILL while requests are in flight, then
+    started again on the same database: every notification still pending at the kill is
+    delivered, and none recorded as delivered is sent again."""
+    killed = asyncio.Event()
+
+    def behave(n: int, request: ReceivedRequest) -> str:
+        # the first four get through; then requests hang until the process is gone
+        return "200" if n < 4 or killed.is_set() else "hang"
+
+    async with FakeWebhookReceiver(behave) as receiver:
+        config = tmp_path / "veille.toml"
+        config.write_text(
+            f'[store]\nurl = "{db_url}"\n'
+            "[alerts]\ndefault_receivers = ['hook']\n"
+            "[alerts.delivery]\nlease = '2s'\nbackoff_initial = '100ms'\nconcurrency = 4\n"
+            "[[alerts.receivers]]\nname = 'hook'\ntype = 'webhook'\n"
+            f"url = '{receiver.url}'\nsecret = '{SECRET}'\ntimeout = '30s'\n"
+        )
+        engine = AlertEngine(db, load_settings(config).alerts)
+        engine.submit(signal(conversation=f"x:{c}", native_id=str(c)) for c in range(10))
+        first = _deliver_process(config, tmp_path / "deliver.log")
+        try:
+            # in the middle of delivery: some recorded as delivered, some requests hanging
+            await wait_for(lambda: len(receiver.requests) >= 8 and _statuses(db)["delivered"] >= 1)
+        finally:
+            os.killpg(first.pid, signals.SIGKILL)
+            await asyncio.to_thread(first.wait, 10)
+        killed.set()
+        at_kill = {n["idempotency_key"]: n["status"] for n in outbox(db)}
+        assert set(at_kill.values()) == {"delivered", "pending"}
+        before = len(receiver.requests)
+
+        second = _deliver_process(config, tmp_path / "deliver.log")
+        try:
+            await wait_for(lambda: _statuses(db)["delivered"] == 10)
+        finally:
+            second.send_signal(signals.SIGINT)
+            await asyncio.to_thread(second.wait, 10)
+
+    after = [r.headers["idempotency-key"] for r in receiver.requests[before:]]
+    assert not [k for k in after if at_kill[k] == "delivered"]  # none delivered is sent again
+    pending = {k for k, status in at_kill.items() if status == "pending"}
+    answered = Counter(r.headers["idempotency-key"] for r in receiver.delivered())
+    assert pending <= set(answered)  # none pending is lost
+    assert set(answered) == set(at_kill)
+    # a second 200 for one key only where the kill fell between the answer and its record
+    assert all(k in pending for k, count in answered.items() if count > 1)
+
+
+def _statuses(db: sa.Engine) -> Counter[str]:
+    return Counter(n["status"] for n in outbox(db))

@@ -63,3 +63,21 @@ def test_excerpt_is_bounded_and_spans_point_at_the_same_text(
     assert len(got) <= 1000
     for s, e in spans:
         assert got[s:e] == text[start:end]
+
+
+def test_urgency_made_of_a_rule_alone_raises_only_the_rule_alert() -> None:
+    text = "Het politiekantoor in Gent is vandaag gesloten"
+    post = Post(platform="generic", native_id="r1", text=text, received_at=T0)
+    span = (4, 18)
+    match = Match(rule="station", version=1, spans=(span,), terms={"politiekantoor": (span,)})
+    from_rule = Enrichment(
+        findings=(Finding(kind="threat", detector="threat", label="none", score=0.1),),
+        urgency=Urgency(severity="medium", reasons=("rule 'station' (high)",)),
+    )
+    rules = {"station": RuleInfo("high")}
+    (only,) = signals_for_post(post, [match], from_rule, rules)
+    assert only.kind == "rule"
+    # with something the detectors found, urgency speaks for itself
+    leak = Finding(kind="address", detector="personal_data", spans=((4, 18),))
+    found = Enrichment(findings=(*from_rule.findings, leak), urgency=from_rule.urgency)
+    assert [s.kind for s in signals_for_post(post, [match], found, rules)] == ["rule", "urgent"]

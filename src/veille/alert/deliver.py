@@ -65,7 +65,7 @@ class DeliveryWorker:
             loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set; in-flight sends finish (or their lease lapses)."""
+        """Deliver until ``stop`` is set; the sends in flight and those handed over finish."""
         self._loop = asyncio.get_running_loop()
         self.running = True
         try:
@@ -86,7 +86,10 @@ class DeliveryWorker:
                     task.cancel()
         finally:
             self.running = False
-            if self._inflight:
+            # what was handed over is leased to this worker: send it rather than let it wait
+            # for its lease to lapse
+            while self._ready or self._inflight:
+                self._start_ready()
                 await asyncio.gather(*self._inflight, return_exceptions=True)
             await self._settle()
 

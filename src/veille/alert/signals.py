@@ -126,7 +126,7 @@ def signals_for_post(
                 **common,  # type: ignore[arg-type]
             )
         )
-    if enrichment is not None and rank(enrichment.urgency.severity) > rank("info"):
+    if enrichment is not None and _urgent(enrichment):
         urgency = enrichment.urgency
         threat = enrichment.verdict("threat")
         highlight = threat.spans if threat and threat.label == "threat" else ()
@@ -149,6 +149,16 @@ def signals_for_post(
     return signals
 
 
+def _urgent(enrichment: Enrichment) -> bool:
+    """Whether the detectors make this post urgent: something found, and a severity.
+
+    An urgency made of rule severity alone (and reach) raises no alert of its own: the rule
+    alerts already say it, and a second alert for the same reason is noise."""
+    threat = enrichment.verdict("threat")
+    found = (threat is not None and threat.label == "threat") or bool(enrichment.hits())
+    return found and rank(enrichment.urgency.severity) > rank("info")
+
+
 class AlertHook:
     """The pipeline's after-store hook: what was just committed becomes alerts."""
 
@@ -165,7 +175,11 @@ class AlertHook:
             enrichment = enrichments[i] if i < len(enrichments) else None
             worth = any(
                 rank(self.rules.get(m.rule, RuleInfo()).severity) >= self._floor for m in matches
-            ) or (enrichment is not None and rank(enrichment.urgency.severity) >= self._floor)
+            ) or (
+                enrichment is not None
+                and rank(enrichment.urgency.severity) >= self._floor
+                and _urgent(enrichment)
+            )
             if worth:
                 signals += signals_for_post(post, matches, enrichment, self.rules)
         if signals:

@@ -154,15 +154,26 @@ def start(
             channels=channels,
         )
         pipeline.after_store.append(trend_hook)
-    servers = [*servers, alerting.run(asyncio.Event())]
+
+    async def main() -> None:
+        stop_alerts = asyncio.Event()
+        delivering = asyncio.create_task(alerting.run(stop_alerts))
+        try:
+            await run_pipeline(pipeline, servers, linger=linger)
+        finally:
+            # Alerts the last posts raised go out before exiting (in-flight sends finish);
+            # anything due later stays in the outbox for the next run or `veille alerts deliver`.
+            stop_alerts.set()
+            await delivering
+
     if quiet:
-        asyncio.run(run_pipeline(pipeline, servers, linger=linger))
+        asyncio.run(main())
         return
     rules = {r.id: RuleInfo(r.severity, r.name) for r in catalogue.rules}
     console = LiveConsole(pipeline.stats, rules, lambda: conversation_lines(store), plain=plain)
     pipeline.after_store.append(console)
     with console:
-        asyncio.run(run_pipeline(pipeline, servers, linger=linger))
+        asyncio.run(main())
 
 
 @click.command("run")
