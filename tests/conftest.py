@@ -7,8 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from veille.testing import FakeClock, PostgresServer
+
+# Property tests check behaviour, not speed (speed is measured in bench/): no per-example
+# deadline, which a busy machine would otherwise turn into random failures.
+settings.register_profile("veille", deadline=None)
+settings.load_profile("veille")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -5,7 +5,6 @@ group window, and a restart neither loses a pending notification nor re-sends a 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import os
 import signal as signals
@@ -33,7 +32,7 @@ from veille.alert.engine import AlertEngine
 from veille.alert.service import AlertService
 from veille.config import load_settings
 from veille.store import alerts as store
-from veille.testing import FakeWebhookReceiver, ReceivedRequest
+from veille.testing import FakeClock, FakeWebhookReceiver, ReceivedRequest
 
 from .conftest import settings, signal
 
@@ -67,7 +66,8 @@ def misbehave(n: int, request: ReceivedRequest) -> str:
     )
 
 
-async def wait_for(predicate: Any, within: float = 20.0) -> None:
+async def wait_for(predicate: Any, within: float = 60.0) -> None:
+    """Wait (in real time) for work running in the background; the bound only stops a hang."""
     deadline = asyncio.get_running_loop().time() + within
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:
@@ -80,17 +80,31 @@ def outbox(db: sa.Engine) -> list[Any]:
         return list(conn.execute(sa.select(store.alert_notifications)).mappings())
 
 
-async def test_every_alert_arrives_through_failures_exactly_once(db: sa.Engine) -> None:
+async def attempt_until(
+    worker: DeliveryWorker, clock: FakeClock, done: Any, rounds: int = 100
+) -> None:
+    """Attempt everything due, then move the fake clock past any backoff, until ``done()``.
+
+    Waiting is on the fake clock, so a slow machine changes nothing but the wall time."""
+    for _ in range(rounds):
+        await worker.drain()
+        if done():
+            return
+        clock.advance(2)  # beyond the longest backoff (200 ms) and Retry-After (1 s)
+    raise AssertionError(f"not done after {rounds} rounds of attempts")
+
+
+async def test_every_alert_arrives_through_failures_exactly_once(
+    db: sa.Engine, clock: FakeClock
+) -> None:
     async with FakeWebhookReceiver(misbehave) as receiver:
-        service = AlertService(db, webhook_settings(receiver.url))
-        stop = asyncio.Event()
-        runner = asyncio.create_task(service.run(stop))
+        engine = AlertEngine(db, webhook_settings(receiver.url), clock)
+        worker = DeliveryWorker(engine, build_channels(engine.settings))
         # 12 conversations × 3 posts: one group each, the first post opens the window
         posts = [(c, p) for c in range(12) for p in range(3)]
-        await service.submit(signal(conversation=f"x:{c}", native_id=f"{c}-{p}") for c, p in posts)
-        await wait_for(lambda: len(receiver.delivered()) == 12)
-        stop.set()
-        await runner
+        engine.submit(signal(conversation=f"x:{c}", native_id=f"{c}-{p}") for c, p in posts)
+        await attempt_until(worker, clock, lambda: len(receiver.delivered()) == 12)
+        await worker.aclose()
 
     delivered = receiver.delivered()
     keys = Counter(r.headers[IDEMPOTENCY_HEADER.lower()] for r in delivered)
@@ -113,53 +127,53 @@ async def test_every_alert_arrives_through_failures_exactly_once(db: sa.Engine) 
     assert all(n["status"] == "delivered" for n in outbox(db))
 
 
-async def test_retries_send_the_same_bytes_and_key(db: sa.Engine) -> None:
+async def test_retries_send_the_same_bytes_and_key(db: sa.Engine, clock: FakeClock) -> None:
     async with FakeWebhookReceiver(lambda n, r: "500" if n < 3 else "200") as receiver:
-        engine = AlertEngine(db, webhook_settings(receiver.url))
+        engine = AlertEngine(db, webhook_settings(receiver.url), clock)
         worker = DeliveryWorker(engine, build_channels(engine.settings))
         engine.submit([signal()])
-        for _ in range(40):
-            await worker.drain()
-            if receiver.delivered():
-                break
-            await asyncio.sleep(0.05)
+        await attempt_until(worker, clock, receiver.delivered)
         await worker.aclose()
     assert [r.answer for r in receiver.requests] == ["500", "500", "500", "200"]
     assert len({r.body for r in receiver.requests}) == 1
     assert len({r.headers["idempotency-key"] for r in receiver.requests}) == 1
 
 
-async def test_restart_loses_nothing_and_resends_nothing(db: sa.Engine) -> None:
-    """Kill the worker while requests hang, start a fresh one: pending ones go out, delivered
-    ones do not go out again."""
+async def test_a_new_worker_takes_over_without_loss_or_resend(
+    db: sa.Engine, clock: FakeClock
+) -> None:
+    """Stop the worker while requests hang, start a fresh service on the same database: the
+    pending ones go out, the delivered ones do not go out again. (A worker process killed
+    with SIGKILL is the test below.)"""
     hang_first = itertools.count()
 
     def behave(n: int, request: ReceivedRequest) -> str:
         body = orjson.loads(request.body)
-        # conversations 0-4 deliver at once; 5-9 hang until the first worker is gone
+        # conversations 0-4 deliver at once; the first attempts for 5-9 hang
         if int(body["alerts"][0]["conversation"].split(":")[1]) >= 5 and next(hang_first) < 5:
             return "hang"
         return "200"
 
     async with FakeWebhookReceiver(behave) as receiver:
-        cfg = webhook_settings(receiver.url, delivery={"lease": "1s"})
-        first = AlertService(db, cfg)
+        cfg = webhook_settings(receiver.url)
+        first = AlertService(db, cfg, clock=clock)
         stop = asyncio.Event()
         runner = asyncio.create_task(first.run(stop))
+        await asyncio.sleep(0)  # the worker is running: the submit hands its messages over
         await first.submit(signal(conversation=f"x:{c}", native_id=str(c)) for c in range(10))
         await wait_for(lambda: len(receiver.delivered()) == 5 and len(receiver.requests) == 10)
-        runner.cancel()  # the process dies: in-flight sends vanish, nothing is recorded
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner
+        stop.set()
+        await runner
         before = len(receiver.requests)
 
-        second = AlertService(db, cfg)  # a new process on the same database
+        clock.advance(60)  # past the backoff of the attempts that failed
+        second = AlertService(db, cfg, clock=clock)  # a new process on the same database
         stop2 = asyncio.Event()
         runner2 = asyncio.create_task(second.run(stop2))
         await wait_for(lambda: len(receiver.delivered()) == 10)
-        await asyncio.sleep(0.3)  # room for a wrong re-send to show up
         stop2.set()
         await runner2
+        assert second.engine.claim() == []  # nothing left that any worker could send again
 
     delivered = Counter(r.headers["idempotency-key"] for r in receiver.delivered())
     assert len(delivered) == 10
@@ -169,19 +183,18 @@ async def test_restart_loses_nothing_and_resends_nothing(db: sa.Engine) -> None:
     assert all(n["status"] == "delivered" for n in outbox(db))
 
 
-async def test_dead_letter_when_the_receiver_never_recovers(db: sa.Engine) -> None:
+async def test_dead_letter_when_the_receiver_never_recovers(
+    db: sa.Engine, clock: FakeClock
+) -> None:
     async with FakeWebhookReceiver(lambda n, r: "500") as receiver:
-        engine = AlertEngine(db, webhook_settings(receiver.url, delivery={"max_attempts": 3}))
+        cfg = webhook_settings(receiver.url, delivery={"max_attempts": 3})
+        engine = AlertEngine(db, cfg, clock)
         worker = DeliveryWorker(engine, build_channels(engine.settings))
         engine.submit([signal()])
-        for _ in range(40):
-            await worker.drain()
-            if len(receiver.requests) >= 3:
-                break
-            await asyncio.sleep(0.05)
+        await attempt_until(worker, clock, lambda: outbox(db)[0]["status"] == "dead")
         await worker.aclose()
     (row,) = outbox(db)
-    assert row["status"] == "dead"
+    assert len(receiver.requests) == 3
     assert row["attempts"] == 3
     assert "HTTP 500" in row["last_error"]
 
@@ -221,23 +234,18 @@ async def test_apprise_json_channel_reaches_a_local_receiver(db: sa.Engine) -> N
     assert outbox(db)[0]["status"] == "delivered"
 
 
-async def test_apprise_failure_is_retried(db: sa.Engine) -> None:
+async def test_apprise_failure_is_retried(db: sa.Engine, clock: FakeClock) -> None:
     async with FakeWebhookReceiver(lambda n, r: "500" if n == 0 else "200") as receiver:
         cfg = settings(
             receivers=[
                 {"name": "chat", "type": "apprise", "urls": [f"json://127.0.0.1:{receiver.port}/"]}
             ],
             default_receivers=["chat"],
-            delivery={"backoff_initial": "10ms", "backoff_max": "20ms"},
         )
-        engine = AlertEngine(db, cfg)
+        engine = AlertEngine(db, cfg, clock)
         worker = DeliveryWorker(engine, build_channels(cfg))
         engine.submit([signal()])
-        for _ in range(20):
-            await worker.drain()
-            if receiver.delivered():
-                break
-            await asyncio.sleep(0.03)
+        await attempt_until(worker, clock, receiver.delivered)
         await worker.aclose()
     assert [r.answer for r in receiver.requests] == ["500", "200"]
 
