@@ -254,15 +254,35 @@ class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
     escalated_at: datetime | None = None
 
 
+MatchOp = Literal["=", "!=", "=~", "!~"]
+"""How a silence matcher compares a label: equal, not equal, matches the RE2 expression (whole
+value), does not match it — as in Alertmanager."""
+
+
+class SilenceMatcher(msgspec.Struct, frozen=True, kw_only=True):
+    r"""One condition of a silence on one label, written ``rule=fr.manif``, ``rule=~fr\..*``,
+    ``platform!=demo`` or ``conversation!~bluesky:.*``."""
+
+    name: str
+    value: str
+    op: MatchOp = "="
+
+    @property
+    def text(self) -> str:
+        """The matcher as written: ``name``, operator, ``value``."""
+        return f"{self.name}{self.op}{self.value}"
+
+
 class Silence(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """Mute alerts whose labels equal every ``matchers`` value, from ``starts_at`` to ``ends_at``.
+    """Mute alerts whose labels satisfy every matcher, from ``starts_at`` to ``ends_at``.
 
     A silence always names who created it and why, and always expires.
     """
 
     id: int = 0
-    matchers: dict[str, str]
-    """Label → exact value; the label ``tag`` matches when the alert carries that tag."""
+    matchers: tuple[SilenceMatcher, ...]
+    """All must hold. The label ``tag`` holds for ``=``/``=~`` when one of the alert's tags
+    does, and for ``!=``/``!~`` when none does."""
     created_by: str
     reason: str
     starts_at: datetime

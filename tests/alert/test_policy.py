@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from veille.alert import policy
 from veille.config import AlertInhibition
-from veille.model import SEVERITIES, Alert, AlertSignal, Silence
+from veille.model import SEVERITIES, Alert, AlertSignal, Silence, SilenceMatcher
 
 from .conftest import settings, signal
 
@@ -161,20 +163,27 @@ def test_free_labels_never_replace_builtin_ones() -> None:
 # --- silences ---------------------------------------------------------------------------------
 
 
-@given(
-    alerts,
-    st.dictionaries(
-        st.sampled_from(["rule", "conversation", "tag", "platform"]), names, max_size=3
-    ),
-    seconds,
-    seconds,
-    seconds,
+matchers = st.builds(
+    SilenceMatcher,
+    name=st.sampled_from(["rule", "conversation", "tag", "platform", "missing"]),
+    op=st.sampled_from(["=", "!=", "=~", "!~"]),
+    value=st.sampled_from(["a", "b", "", "a|b", ".*", "[ab]", "b.*"]),
 )
+
+
+def holds(m: SilenceMatcher, value: str) -> bool:
+    """A reference for one label: Python's re, anchored, on these simple patterns."""
+    if m.op in ("=", "!="):
+        return (value == m.value) == (m.op == "=")
+    return (re.fullmatch(m.value, value) is not None) == (m.op == "=~")
+
+
+@given(alerts, st.lists(matchers, max_size=3), seconds, seconds, seconds)
 def test_silence_mutes_exactly_matching_alerts_while_in_force(
-    a: Alert, matchers: dict[str, str], start: int, length: int, at: int
+    a: Alert, conditions: list[SilenceMatcher], start: int, length: int, at: int
 ) -> None:
     s = Silence(
-        matchers=matchers,
+        matchers=tuple(conditions),
         created_by="x",
         reason="y",
         starts_at=T0 + timedelta(seconds=start),
@@ -182,11 +191,35 @@ def test_silence_mutes_exactly_matching_alerts_while_in_force(
     )
     now = T0 + timedelta(seconds=at)
     labels = policy.labels_of(a)
-    labels_match = all(
-        (v in a.tags) if k == "tag" else labels.get(k) == v for k, v in matchers.items()
-    )
+
+    def satisfied(m: SilenceMatcher) -> bool:
+        if m.name != "tag":
+            return holds(m, labels.get(m.name, ""))
+        # over the set of tags: "=" / "=~" need one tag that matches, "!=" / "!~" need none
+        positive = SilenceMatcher(name="tag", op="=~" if "~" in m.op else "=", value=m.value)
+        return any(holds(positive, t) for t in a.tags) == (m.op in ("=", "=~"))
+
     in_force = start <= at < start + length
-    assert policy.silence_matches(s, a, now) == (bool(matchers) and labels_match and in_force)
+    expected = bool(conditions) and all(satisfied(m) for m in conditions) and in_force
+    assert policy.silence_matches(s, a, now) == expected
+
+
+@given(
+    st.from_regex(r"[A-Za-z_][A-Za-z0-9_.-]{0,20}", fullmatch=True),
+    st.sampled_from(["=", "!="]),
+    st.text(max_size=40).map(str.strip),
+)
+def test_matchers_read_back_as_written(name: str, op: str, value: str) -> None:
+    m = policy.parse_matcher(f"{name}{op}{value}")
+    assert (m.name, m.op, m.value) == (name, op, value)
+    assert policy.parse_matcher(m.text) == m
+
+
+def test_bad_matchers_say_which_and_how_to_write_them() -> None:
+    for text in ("nolabel", "=value", "ru le=x", "rule=~(unclosed", "rule~x"):
+        with pytest.raises(ValueError, match="matcher"):
+            policy.parse_matcher(text)
+    assert policy.parse_matcher(" rule =~ fr\\..* ").text == "rule=~fr\\..*"
 
 
 # --- inhibition -------------------------------------------------------------------------------

@@ -101,6 +101,16 @@ def test_silences(config: Path) -> None:
     assert "label=value" in out
     code, out = run("silence", "add", "rule=x", "--for", "soon", "--reason", "x")
     assert code == 2
+    code, out = run("silence", "add", "rule=~(x", "--for", "1h", "--reason", "x")
+    assert code == 2
+    assert "RE2" in out
+    code, out = run(
+        "silence", "add", r"rule=~fr\..*", "platform!=demo", "--for", "1h", "--reason", "drill"
+    )
+    assert code == 0, out
+    listed = run("silence", "list")[1]
+    assert r"rule=~fr\..*" in listed
+    assert "platform!=demo" in listed
 
 
 def test_dead_letters_and_retry(config: Path) -> None:

@@ -20,7 +20,14 @@ from veille.alert import policy, render
 from veille.alert.retry import next_attempt_delay
 from veille.clock import Clock, utcnow
 from veille.config import AlertsSettings
-from veille.model import Alert, AlertSignal, NotificationReason, Severity, Silence
+from veille.model import (
+    Alert,
+    AlertSignal,
+    NotificationReason,
+    Severity,
+    Silence,
+    SilenceMatcher,
+)
 from veille.store import alerts as store
 from veille.store.engine import WRITE
 
@@ -486,7 +493,7 @@ class AlertEngine:
 
     def silence(
         self,
-        matchers: Mapping[str, str],
+        matchers: Mapping[str, str] | Iterable[SilenceMatcher | str],
         *,
         by: str,
         reason: str,
@@ -494,11 +501,13 @@ class AlertEngine:
         ends_at: datetime | None = None,
         starts_at: datetime | None = None,
     ) -> Silence:
-        """Mute alerts matching every label in ``matchers`` until it expires."""
+        """Mute alerts satisfying every matcher until it expires.
+
+        ``matchers``: ``{label: value}`` (equality), or matchers and their text
+        (``rule=~fr\\..*``, ``platform!=demo`` …)."""
         by = _actor(by)
         now = self.clock()
-        if not matchers:
-            raise AlertError("a silence needs at least one matcher (label=value)")
+        clean = _matchers(matchers)
         if not reason.strip():
             raise AlertError("a silence needs a reason")
         start = starts_at or now
@@ -509,7 +518,6 @@ class AlertEngine:
             raise AlertError("a silence must end in the future, after it starts")
         if end - start > MAX_SILENCE:
             raise AlertError(f"a silence lasts at most {MAX_SILENCE.days} days")
-        clean = {str(k).strip()[:100]: str(v)[:300] for k, v in matchers.items()}
         silence = Silence(
             matchers=clean,
             created_by=by,
@@ -524,6 +532,32 @@ class AlertEngine:
         with self._write() as conn:
             if not store.expire_silence(conn, silence_id, _actor(by), self.clock()):
                 raise AlertError(f"no active silence with id {silence_id}")
+
+
+def _matchers(
+    given: Mapping[str, str] | Iterable[SilenceMatcher | str],
+) -> tuple[SilenceMatcher, ...]:
+    """The checked matchers of a new silence; ``AlertError`` saying what is wrong."""
+    if isinstance(given, Mapping):
+        given = [SilenceMatcher(name=str(k).strip(), value=str(v)) for k, v in given.items()]
+    try:
+        found = tuple(
+            m if isinstance(m, SilenceMatcher) else policy.parse_matcher(m) for m in given
+        )
+        for matcher in found:
+            policy.check_matcher(matcher)
+    except ValueError as exc:
+        raise AlertError(str(exc)) from None
+    if not found:
+        raise AlertError("a silence needs at least one matcher (label=value)")
+    if len(found) > policy.MAX_MATCHERS:
+        raise AlertError(f"a silence has at most {policy.MAX_MATCHERS} matchers")
+    if all(policy.matches_empty(m) for m in found):
+        raise AlertError(
+            "a silence must say what it mutes: at least one matcher must need a value "
+            f"(these hold even for an alert without the label: {', '.join(m.text for m in found)})"
+        )
+    return found
 
 
 def _actor(name: str) -> str:

@@ -7,15 +7,25 @@ engine applies these decisions to the store.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import re2
 from msgspec.structs import replace
 
 from veille.config import AlertInhibition, AlertRoute, AlertsSettings
-from veille.model import SEVERITIES, Alert, AlertSignal, Severity, Silence
+from veille.model import (
+    SEVERITIES,
+    Alert,
+    AlertSignal,
+    MatchOp,
+    Severity,
+    Silence,
+    SilenceMatcher,
+)
 
 BUILTIN_LABELS = ("kind", "severity", "rule", "conversation", "platform", "source")
 """Labels every alert has; free ``labels`` of a signal add to them but never replace them."""
@@ -169,16 +179,87 @@ def _pick(value: timedelta | None, default: timedelta) -> timedelta:
     return default if value is None else value
 
 
+MAX_MATCHERS = 20
+MAX_PATTERN = 300
+_LABEL_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_OPS: tuple[MatchOp, ...] = ("=~", "!~", "!=", "=")
+_NEGATED: dict[MatchOp, MatchOp] = {"!=": "=", "!~": "=~", "=": "!=", "=~": "!~"}
+
+
+def parse_matcher(text: str) -> SilenceMatcher:
+    """``label=value``, ``label!=value``, ``label=~regex`` or ``label!~regex`` as a matcher;
+    ``ValueError`` saying what is wrong otherwise (the regex is checked too)."""
+    stripped = text.strip()
+    end = 0
+    while end < len(stripped) and stripped[end] in _LABEL_NAME:
+        end += 1
+    name, rest = stripped[:end], stripped[end:].lstrip()
+    op = next((o for o in _OPS if rest.startswith(o)), None)
+    if not name or op is None:
+        raise ValueError(
+            f"matcher {stripped[:80]!r}: write label=value, label!=value, label=~regex "
+            "or label!~regex"
+        )
+    matcher = SilenceMatcher(name=name, op=op, value=rest[len(op) :].strip())
+    check_matcher(matcher)
+    return matcher
+
+
+def check_matcher(matcher: SilenceMatcher) -> None:
+    """Raise ``ValueError`` when ``matcher`` cannot be used (bounds, a regex RE2 refuses)."""
+    if not matcher.name or len(matcher.name) > 100 or set(matcher.name) - _LABEL_NAME:
+        raise ValueError(f"matcher {matcher.text[:80]!r}: the label name is not valid")
+    if matcher.op not in _OPS:
+        raise ValueError(f"matcher {matcher.text[:80]!r}: unknown operator {matcher.op!r}")
+    if len(matcher.value) > MAX_PATTERN:
+        raise ValueError(f"matcher on {matcher.name!r}: value over {MAX_PATTERN} characters")
+    if matcher.op in ("=~", "!~"):
+        try:
+            _regex(matcher.value)
+        except re2.error as exc:
+            raise ValueError(
+                f"matcher {matcher.text[:80]!r}: not an RE2 expression: {exc}"
+            ) from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _regex(pattern: str) -> re2._Regexp:
+    # RE2: linear time and bounded memory, so no silence can slow the engine down
+    options = re2.Options()
+    options.max_mem = 1 << 20
+    options.log_errors = False
+    return re2.compile(pattern, options)
+
+
+def matcher_holds(matcher: SilenceMatcher, value: str) -> bool:
+    """Whether one label value satisfies ``matcher`` (a regex must match the whole value)."""
+    if matcher.op == "=":
+        return value == matcher.value
+    if matcher.op == "!=":
+        return value != matcher.value
+    found = _regex(matcher.value).fullmatch(value) is not None
+    return found if matcher.op == "=~" else not found
+
+
+def matches_empty(matcher: SilenceMatcher) -> bool:
+    """Whether ``matcher`` holds for a missing (empty) label: such a matcher alone would mute
+    every alert, so a silence needs at least one that does not."""
+    return matcher_holds(matcher, "")
+
+
 def silence_matches(silence: Silence, alert: Alert, now: datetime) -> bool:
-    """Whether ``silence`` is in force at ``now`` and every matcher equals the alert's label."""
+    """Whether ``silence`` is in force at ``now`` and every matcher holds for the alert."""
     if not (silence.starts_at <= now < silence.ends_at) or not silence.matchers:
         return False
     labels = labels_of(alert)
-    for name, value in silence.matchers.items():
-        if name == "tag":
-            if value not in alert.tags:
+    for matcher in silence.matchers:
+        if matcher.name == "tag":
+            # a set of tags: "tag!=x" means no tag is x, not that some tag is something else
+            negative = matcher.op in ("!=", "!~")
+            wanted = replace(matcher, op=_NEGATED[matcher.op]) if negative else matcher
+            if any(matcher_holds(wanted, tag) for tag in alert.tags) == negative:
                 return False
-        elif labels.get(name) != value:
+        elif not matcher_holds(matcher, labels.get(matcher.name, "")):
             return False
     return True
 

@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from veille.alert.engine import AlertEngine, AlertError
+from veille.alert.policy import parse_matcher
 from veille.config import Settings, load_settings, parse_duration
 from veille.model import SEVERITIES, AlertStatus
 from veille.store import alerts as store
@@ -226,18 +227,18 @@ def silence() -> None:
 @click.option("--reason", required=True, help="Why (kept with the silence).")
 @by_option
 def silence_add(matchers: tuple[str, ...], duration: str, reason: str, by: str) -> None:
-    """Add a silence: MATCHERS are label=value (rule=…, conversation=…, kind=…, tag=…)."""
-    labels: dict[str, str] = {}
-    for m in matchers:
-        name, sep, value = m.partition("=")
-        if not sep or not name.strip():
-            raise click.BadParameter(f"{m!r}: write label=value", param_hint="MATCHERS")
-        labels[name.strip()] = value
+    """Add a silence: every MATCHER must hold — label=value, label!=value, label=~regex,
+    label!~regex (RE2, whole value) on rule, conversation, kind, severity, platform, source,
+    tag … e.g. `veille alerts silence add 'rule=~fr\\..*' platform!=demo --for 2h --reason …`."""
+    try:
+        parsed = [parse_matcher(m) for m in matchers]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="MATCHERS") from None
     length = parse_duration(duration)
     if not isinstance(length, timedelta):
         raise click.BadParameter(f"{duration!r}: write 30m, 2h, 1d …", param_hint="--for")
     try:
-        s = _engine(_settings()).silence(labels, by=by, reason=reason, duration=length)
+        s = _engine(_settings()).silence(parsed, by=by, reason=reason, duration=length)
     except AlertError as exc:
         raise _fail(exc) from None
     click.echo(f"silence {s.id} until {s.ends_at:%Y-%m-%d %H:%M} UTC")
@@ -256,7 +257,7 @@ def silence_list(show_all: bool) -> None:
     for s in found:
         table.add_row(
             str(s.id),
-            _plain(" ".join(f"{k}={v}" for k, v in s.matchers.items()), 60),
+            _plain(" ".join(m.text for m in s.matchers), 60),
             _plain(s.created_by, 30),
             _plain(s.reason, 60),
             f"{s.starts_at:%Y-%m-%d %H:%M}",

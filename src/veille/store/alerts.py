@@ -28,6 +28,7 @@ from veille.model import (
     NotificationStatus,
     Severity,
     Silence,
+    SilenceMatcher,
 )
 from veille.store.schema import RowId, metadata
 from veille.store.types import JSONText, Timestamp
@@ -747,10 +748,17 @@ def list_notifications(
 # --- silences -------------------------------------------------------------------------------
 
 
+def _matchers(stored: Any) -> tuple[SilenceMatcher, ...]:
+    # a {label: value} object: equality matchers (how the first silences were written)
+    if isinstance(stored, dict):
+        return tuple(SilenceMatcher(name=k, value=v) for k, v in stored.items())
+    return tuple(SilenceMatcher(name=m["name"], op=m["op"], value=m["value"]) for m in stored)
+
+
 def _silence(row: RowMapping) -> Silence:
     return Silence(
         id=row["id"],
-        matchers=dict(row["matchers"]),
+        matchers=_matchers(row["matchers"]),
         created_by=row["created_by"],
         reason=row["reason"],
         starts_at=row["starts_at"],
@@ -764,7 +772,7 @@ def insert_silence(conn: Connection, silence: Silence, now: datetime) -> Silence
     new_id = conn.execute(
         alert_silences.insert()
         .values(
-            matchers=dict(silence.matchers),
+            matchers=[msgspec.structs.asdict(m) for m in silence.matchers],
             created_by=silence.created_by,
             reason=silence.reason,
             starts_at=silence.starts_at,

@@ -82,8 +82,12 @@ class TextIn(BaseModel):
 
 
 class SilenceIn(BaseModel):
-    matchers: dict[str, str] = Field(
-        ..., min_length=1, max_length=20, description='Label → value, e.g. {"rule": "fr.manif"}'
+    matchers: dict[str, str] | list[str] = Field(
+        ...,
+        min_length=1,
+        max_length=20,
+        description='Label → value, e.g. {"rule": "fr.manif"}; or matchers as written, e.g. '
+        '["rule=~fr\\\\..*", "platform!=demo"] (=, !=, =~ and !~ with an RE2 expression)',
     )
     reason: str = Field(..., min_length=1, max_length=1000)
     hours: float = Field(4, gt=0, le=24 * 90)
@@ -91,7 +95,8 @@ class SilenceIn(BaseModel):
 
 class SilenceOut(BaseModel):
     id: int
-    matchers: dict[str, str]
+    matchers: list[str]
+    """As written: ``rule=fr.manif``, ``rule=~fr\\..*``, ``platform!=demo``."""
     created_by: str
     reason: str
     starts_at: datetime
@@ -261,7 +266,7 @@ def add_note(alert_id: RowRef, body: TextIn, web: WebDep, who: Triage) -> AlertO
 def silence_out(s: Silence) -> SilenceOut:
     return SilenceOut(
         id=s.id,
-        matchers=dict(s.matchers),
+        matchers=[m.text for m in s.matchers],
         created_by=s.created_by,
         reason=s.reason,
         starts_at=s.starts_at,
@@ -293,7 +298,7 @@ def create_silence(web: Web, who: Principal, body: SilenceIn) -> Silence:
         "silence.create",
         f"silence {silence.id}",
         reason=body.reason,
-        matchers=dict(body.matchers),
+        matchers=[m.text for m in silence.matchers],
         hours=body.hours,
     )
     return silence

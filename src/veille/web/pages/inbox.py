@@ -204,18 +204,12 @@ def silence_form(
     reason: Annotated[str, Form(max_length=1000)],
     hours: Annotated[float, Form(gt=0, le=24 * 90)] = 4,
 ) -> Response:
-    """Create a silence from ``label=value`` lines."""
-    pairs: dict[str, str] = {}
-    for line in matchers.replace(",", "\n").splitlines():
-        if line.strip():
-            label, sep, value = line.partition("=")
-            if not sep or not label.strip():
-                raise ApiError(422, f"matcher {line.strip()[:80]!r}: write label=value")
-            pairs[label.strip()] = value.strip()
-    if not pairs:
+    """Create a silence from matcher lines: ``label=value`` (also ``!=``, ``=~``, ``!~``)."""
+    lines = [line.strip() for line in matchers.replace(",", "\n").splitlines() if line.strip()]
+    if not lines:
         raise ApiError(422, "a silence needs at least one label=value")
     try:
-        body = SilenceIn(matchers=pairs, reason=reason, hours=hours)
+        body = SilenceIn(matchers=lines, reason=reason, hours=hours)
     except ValidationError as exc:
         raise ApiError(422, str(exc.errors()[0]["msg"])) from None
     create_silence(_web(request), who, body)
