@@ -42,18 +42,17 @@ import match_corpus
 from veille.alert.channels import WebhookChannel
 from veille.alert.engine import Outgoing
 from veille.alert.policy import rank
-from veille.alert.service import AlertService
-from veille.alert.signals import AlertHook, RuleInfo
+from veille.alert.signals import AlertHook
+from veille.cli.run import assemble
 from veille.clock import utcnow
 from veille.config import load_settings
-from veille.enrich.detect import ENRICHERS
 from veille.model import RawItem
 from veille.pipeline import Pipeline, Stored
 from veille.sources.base import Batch
 from veille.store import Store
 from veille.store import alerts as alert_tables
 from veille.testing import FakeWebhookReceiver, ReceivedRequest
-from veille.wiring import Catalogue, ProcessorSpec
+from veille.wiring import Catalogue
 
 TARGET_P99 = 1.0
 SECRET = "bench-latency-secret"
@@ -368,29 +367,19 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         settings = load_settings()
         catalogue = Catalogue.load(settings.rules.paths)
         store = Store.from_settings(settings)
-        # from here on, as `veille run` wires it (veille/cli/run.py)
-        spec = ProcessorSpec(
-            rules=catalogue.specs(),
-            versions=catalogue.versions(store.versions),
-            enrichers=ENRICHERS if settings.detect.enabled else (),
-        )
-        conf = settings.pipeline
-        pipeline = Pipeline(
-            [],
-            store,
-            spec,
-            workers=conf.workers,
-            queue_batches=conf.queue_batches,
-            store_batch_posts=conf.store_batch_posts,
-        )
-        service = AlertService(store.engine, settings.alerts)
-        infos = {r.id: RuleInfo(r.severity, r.name, r.tags) for r in catalogue.rules}
         source = PacedSource(lines, args.rate, args.warmup)
-        pipeline.sources.append(source)
+        # exactly what `veille run` runs, measured by hooks around the alert hook
+        pipeline, service = assemble(settings, store, catalogue, [source], cursors={})
+        alerts_at = next(i for i, h in enumerate(pipeline.after_store) if isinstance(h, AlertHook))
         stored, queued = Stamp(urgent), Stamp(urgent)
         meter = CpuMeter(pipeline, args.warmup, args.warmup + count)
-        hooks = [source.after_store, stored, AlertHook(service, infos), queued, meter]
-        pipeline.after_store += hooks
+        pipeline.after_store[alerts_at : alerts_at + 1] = [
+            source.after_store,
+            stored,
+            pipeline.after_store[alerts_at],
+            queued,
+            meter,
+        ]
         high = rank("high")
         pollers = [
             PollMonitor(store.engine, interval, f"{receiver.url}/poll-{interval:g}", high)

@@ -104,19 +104,15 @@ LANGUAGE_HOOK = "veille.normalise.language:pipeline_language"
 SENTIMENT_STEP = "veille.enrich.sentiment:pipeline_step"
 
 
-def start(
+def assemble(
     settings: Settings,
     store: Store,
     catalogue: Catalogue,
     sources: list[Source],
-    *,
-    plain: bool | None,
-    quiet: bool,
-    servers: Sequence[Coroutine[Any, Any, None]] = (),
     cursors: dict[str, str] | None = None,
-    linger: bool = False,
-) -> None:
-    """Build the pipeline on ``store`` and run it with the live console."""
+) -> tuple[Pipeline, AlertService]:
+    """The pipeline on ``store`` with its after-store hooks (alerts, trends), and the alert
+    service whose delivery must run beside it: what ``veille run`` runs (bench/latency.py too)."""
     enrichers = list(ENRICHERS) if settings.detect.enabled else []
     if settings.sentiment.enabled:
         # Before urgency (the last detector step), which scores what every step found.
@@ -154,6 +150,23 @@ def start(
             channels=channels,
         )
         pipeline.after_store.append(trend_hook)
+    return pipeline, alerting
+
+
+def start(
+    settings: Settings,
+    store: Store,
+    catalogue: Catalogue,
+    sources: list[Source],
+    *,
+    plain: bool | None,
+    quiet: bool,
+    servers: Sequence[Coroutine[Any, Any, None]] = (),
+    cursors: dict[str, str] | None = None,
+    linger: bool = False,
+) -> None:
+    """Build the pipeline on ``store`` and run it with the live console."""
+    pipeline, alerting = assemble(settings, store, catalogue, sources, cursors)
 
     async def main() -> None:
         stop_alerts = asyncio.Event()
