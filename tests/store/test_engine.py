@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from veille.store import StoreError, create_engine
-from veille.store.engine import WRITE
+from veille.store.engine import WRITE, write_transaction
 
 
 @pytest.mark.parametrize(
@@ -49,4 +51,35 @@ def test_write_transactions_take_the_lock_up_front(tmp_path: Path) -> None:
         # Readers are not blocked by the writer.
         with engine.connect() as reader:
             assert reader.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+    engine.dispose()
+
+
+def test_a_write_transaction_that_reads_first_waits_for_the_other_writer(tmp_path: Path) -> None:
+    # A deferred transaction that reads, then writes after another connection committed, fails
+    # at once with "database is locked" (its snapshot is stale); write_transaction waits instead.
+    engine = create_engine(f"sqlite:///{tmp_path}/v.db", busy_timeout=10)
+    with write_transaction(engine) as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x)")
+    errors: list[BaseException] = []
+    started = threading.Event()
+
+    def read_then_write() -> None:
+        started.set()
+        try:
+            with write_transaction(engine) as conn:
+                n = conn.exec_driver_sql("SELECT count(*) FROM t").scalar()
+                conn.exec_driver_sql("INSERT INTO t VALUES (?)", (n,))
+        except BaseException as exc:  # reported to the test thread
+            errors.append(exc)
+
+    with write_transaction(engine) as other:
+        other.exec_driver_sql("INSERT INTO t VALUES ('other')")
+        worker = threading.Thread(target=read_then_write)
+        worker.start()
+        started.wait()
+        time.sleep(0.2)  # let the worker reach its read (if it were deferred)
+    worker.join()
+    assert errors == []
+    with engine.connect() as conn:
+        assert sorted(conn.exec_driver_sql("SELECT x FROM t").scalars(), key=str) == [1, "other"]
     engine.dispose()

@@ -14,6 +14,7 @@ from veille.clock import utcnow
 from veille.config import load_settings
 from veille.rules import load
 from veille.store import trends as st
+from veille.store.engine import write_transaction
 from veille.trends.rollup import Bucket, Dimension, Granularity, floor
 from veille.trends.service import check_spikes, signal_json
 
@@ -88,7 +89,7 @@ def rebuild(since: str | None) -> None:
     settings = load_settings()
     start: datetime | None = utcnow() - parse_duration(since) if since else None
     store = open_read_store()
-    with store.engine.begin() as conn:
+    with write_transaction(store.engine) as conn:
         counted = st.rebuild(conn, _tags_of(settings.rules.paths), since=start)
     store.close()
     click.echo(f"rebuilt the rollups from {counted} posts")

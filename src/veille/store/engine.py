@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -28,6 +30,18 @@ SQLITE_PRAGMAS: Final = {
 WAL lets readers run beside the single writer; 64 MiB of page cache and memory-mapped reads
 keep the unique index hot; a checkpoint every 4000 pages (16 MiB) halves the number of fsyncs
 of the default while bounding the WAL file."""
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[sa.Connection]:
+    """A connection in a transaction that writes: committed on exit, rolled back on error.
+
+    On SQLite a plain ``engine.begin()`` starts a deferred transaction; when it first reads and
+    then writes while another connection wrote, SQLite answers "database is locked" at once
+    instead of waiting, so every writer goes through here (``BEGIN IMMEDIATE``).
+    """
+    with engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        yield conn
 
 
 class StoreError(RuntimeError):

@@ -24,6 +24,7 @@ from veille.config import ReportSchedule
 from veille.enrich.sentiment import SentimentBackend, default_model, from_finding
 from veille.model import AlertSignal, Enrichment, Post, Sentiment, Severity
 from veille.store import trends as st
+from veille.store.engine import write_transaction
 from veille.trends.rollup import Dimension, floor
 from veille.trends.schedule import due_period, send_report
 from veille.trends.spikes import (
@@ -177,7 +178,7 @@ class TrendHook:
     ) -> list[AlertSignal]:
         """Count a committed batch; check spikes if a new hour began. Blocking (database)."""
         sentiments = sentiments_of(posts, enrichments, self.backend)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             st.record(conn, posts, rules, sentiments, self.tags_of)
         hour = floor(self.clock(), "hour")
         if self.checked is not None and hour <= self.checked:
