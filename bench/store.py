@@ -5,6 +5,8 @@ Peers, run in the same process on the same generated posts:
   * the real ``Store.write_batch`` (posts + FTS + matches + conversations + cursor, one
     transaction per batch) at several batch sizes, with the folded text handed in (as the
     pipeline does) and folded by the store;
+  * the same with the enrich stage's findings stored (a sentiment verdict for every post, a
+    personal-data hit and an urgency for a few), what ``veille run`` writes with its detectors;
   * PostgreSQL (started on loopback) when its binaries are installed.
 
 Usage: python bench/store.py [--quick] [--posts N]. Prints a table; the last stdout line is one
@@ -29,7 +31,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from veille.model import Author, Match, Post
+from veille.model import Author, Enrichment, Finding, Match, Post, Urgency
 from veille.normalise.fold import fold
 from veille.store import Store
 from veille.store.schema import posts as posts_table
@@ -176,20 +178,63 @@ def generate(n: int, seed: int = 7) -> tuple[list[Post], list[list[Match]]]:
     return out, found
 
 
+def enrichments_of(posts: list[Post]) -> list[Enrichment]:
+    """What the detectors and sentiment say of each post, in the proportions of the demo
+    stream: a sentiment verdict and a threat verdict (``none``, not stored) for every post, a
+    personal-data hit and an urgency for 3 % of them."""
+    rng = random.Random(11)
+    out = []
+    for post in posts:
+        found = [
+            Finding(kind="threat", detector="threat", label="none", score=0.97),
+            Finding(
+                kind="sentiment",
+                detector="sentiment",
+                label=rng.choice(("negative", "neutral", "positive")),
+                score=rng.random(),
+                explanation="polarity=+0.1234",
+            ),
+        ]
+        urgency = Urgency()
+        if rng.random() < 0.03:
+            end = min(len(post.text), 12)
+            found.append(
+                Finding(
+                    kind="phone",
+                    detector="personal_data",
+                    score=0.9,
+                    spans=((0, end),),
+                    explanation="phone number (valid in BE)",
+                )
+            )
+            urgency = Urgency(severity="low", score=1.5, reasons=("phone number",))
+        out.append(Enrichment(lang="fr", findings=tuple(found), urgency=urgency))
+    return out
+
+
 def batches(n: int, size: int) -> Iterator[tuple[int, int]]:
     for start in range(0, n, size):
         yield start, min(start + size, n)
 
 
 def bench_write_batch(
-    url: str, posts: list[Post], found: list[list[Match]], size: int, folded: list[str] | None
+    url: str,
+    posts: list[Post],
+    found: list[list[Match]],
+    size: int,
+    folded: list[str] | None,
+    enrichments: list[Enrichment] | None = None,
 ) -> tuple[float, float]:
     store = Store.open(url)
     started = time.perf_counter()
     cpu = time.process_time()
     for a, b in batches(len(posts), size):
         store.write_batch(
-            posts[a:b], found[a:b], {"bench": str(b)}, folded=folded[a:b] if folded else None
+            posts[a:b],
+            found[a:b],
+            {"bench": str(b)},
+            folded=folded[a:b] if folded else None,
+            enrichments=enrichments[a:b] if enrichments else None,
         )
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu
@@ -287,6 +332,12 @@ def main() -> None:
         "write_batch, batch 1000, store folds",
         lambda url: bench_write_batch(url, posts, found, 1000, None),
     )
+    enriched = enrichments_of(posts)
+    for name, given in (("without", None), ("with", enriched)):
+        run(
+            f"write_batch, batch 1000, folded given, {name} findings",
+            lambda url, e=given: bench_write_batch(url, posts, found, 1000, folded, e),
+        )
     if not args.quick and not args.no_pg:
         try:
             from veille.testing import PostgresServer

@@ -53,6 +53,7 @@ class MemorySink:
         rejected: Sequence[Quarantined] = (),
         folded: Sequence[str] | None = None,
         source: str = "",
+        enrichments: Sequence[Enrichment] | None = None,
     ) -> None:
         self.attempts += 1
         if self.delay:

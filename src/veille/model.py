@@ -122,6 +122,23 @@ class Finding(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
         return bool(self.label)
 
 
+PERSONAL_KINDS: Final[frozenset[str]] = frozenset(
+    {
+        "national_id",
+        "iban",
+        "phone",
+        "email",
+        "payment_card",
+        "licence_plate",
+        "gps",
+        "address",
+        "protected_name",
+    }
+)
+"""Finding kinds whose spans are personal data: masked in alert messages, and in the dashboard
+for whoever may not see personal data."""
+
+
 class Urgency(msgspec.Struct, frozen=True, kw_only=True):
     """How urgent a post is and why, in words an operator reads on a pager."""
 

@@ -213,9 +213,11 @@ class Sink(Protocol):
         rejected: Sequence[Quarantined] = (),
         folded: Sequence[str] | None = None,
         source: str = "",
+        enrichments: Sequence[Enrichment] | None = None,
     ) -> Any:
-        """Store posts (upsert), their matches, quarantined records and cursors atomically;
-        the result may list the conversations it ``flagged`` as ``(platform, root)``."""
+        """Store posts (upsert), their matches and findings, quarantined records and cursors
+        atomically; the result may list the conversations it ``flagged`` as
+        ``(platform, root)``."""
         ...
 
 
@@ -574,6 +576,7 @@ class Pipeline:
                 rejected=done.quarantined,
                 folded=done.folded,
                 source=sources.pop() if len(sources) == 1 else "",
+                enrichments=done.enrichments if done.enrichments else None,
             )
         )
         return list(getattr(result, "flagged", ()))

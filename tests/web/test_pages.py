@@ -23,7 +23,7 @@ def test_pages_render_for_an_analyst(env: Env) -> None:
         assert page.status_code == 200, path
         assert "<script>" not in page.text
     thread = client.get("/conversations/mastodon:1").text
-    assert "<mark>police</mark>" in thread
+    assert '<mark class="match">police</mark>' in thread
     assert 'href="https://example.org/@anne/1"' in thread
     assert "javascript:" not in thread
     assert client.get("/audit").status_code == 403

@@ -83,7 +83,7 @@ def test_search_page_and_export_form(env: Env) -> None:
     client = env.client()
     csrf = login(client, "analyst")
     page = client.get("/search", params={"q": "police"})
-    assert "<mark>police</mark>" in page.text
+    assert '<mark class="match">police</mark>' in page.text
     assert 'action="/search/export"' in page.text
     assert "error" in client.get("/search", params={"q": "("}).text
     refused = client.post("/search/export", data={"q": "police", "reason": "", "csrf_token": csrf})

@@ -12,23 +12,8 @@ from dataclasses import dataclass
 
 from veille.alert.policy import MAX_EXCERPT, rank
 from veille.alert.service import AlertService
-from veille.model import AlertSignal, Enrichment, Match, Post, Severity, Span
+from veille.model import PERSONAL_KINDS, AlertSignal, Enrichment, Match, Post, Severity, Span
 from veille.pipeline import Stored
-
-PERSONAL_KINDS = frozenset(
-    {
-        "national_id",
-        "iban",
-        "phone",
-        "email",
-        "payment_card",
-        "licence_plate",
-        "gps",
-        "address",
-        "protected_name",
-    }
-)
-"""Hits masked in message excerpts: an alert must not spread the personal data it reports."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""What the CLI, the web and backfill read back: posts with matches, threads, conversations."""
+"""What the CLI, the web and backfill read back: posts with matches (and, for single posts and
+threads, detector findings), threads, conversations."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import msgspec
 import sqlalchemy as sa
 
 from veille import conversations as conv
-from veille.model import Author, Match, Post, Quarantined
+from veille.model import Author, Finding, Match, Post, Quarantined, Urgency
+from veille.store import findings as findings_table
 from veille.store.schema import (
     conversations,
     matches,
@@ -44,6 +46,10 @@ class StoredPost(msgspec.Struct, frozen=True, kw_only=True):
     stored_at: datetime
     deleted_at: datetime | None = None
     matches: tuple[StoredMatch, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    """What the detectors found in the current text (loaded by post and thread reads only)."""
+    urgency: Urgency | None = None
+    """The current text's urgency, when it scored any (post and thread reads only)."""
 
 
 class PostVersion(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,7 +112,11 @@ def _post(row: Any) -> Post:
     )
 
 
-def _stored(row: Any, found: tuple[StoredMatch, ...] = ()) -> StoredPost:
+def _stored(
+    row: Any,
+    found: tuple[StoredMatch, ...] = (),
+    detected: tuple[tuple[Finding, ...], Urgency | None] = ((), None),
+) -> StoredPost:
     return StoredPost(
         id=row.id,
         post=_post(row),
@@ -115,6 +125,8 @@ def _stored(row: Any, found: tuple[StoredMatch, ...] = ()) -> StoredPost:
         stored_at=row.stored_at,
         deleted_at=row.deleted_at,
         matches=found,
+        findings=detected[0],
+        urgency=detected[1],
     )
 
 
@@ -149,22 +161,27 @@ def _current_matches(conn: sa.Connection, rows: list[Any]) -> dict[int, tuple[St
     return {post_id: tuple(items) for post_id, items in found.items()}
 
 
-def _with_matches(conn: sa.Connection, rows: list[Any]) -> list[StoredPost]:
+def _with_matches(
+    conn: sa.Connection, rows: list[Any], *, with_findings: bool = False
+) -> list[StoredPost]:
     found = _current_matches(conn, rows)
-    return [_stored(row, found.get(row.id, ())) for row in rows]
+    if not with_findings:
+        return [_stored(row, found.get(row.id, ())) for row in rows]
+    detected = findings_table.current(conn, {row.id: row.version for row in rows})
+    return [_stored(row, found.get(row.id, ()), detected.get(row.id, ((), None))) for row in rows]
 
 
 def post_by_key(conn: sa.Connection, platform: str, native_id: str) -> StoredPost | None:
     """One post by ``(platform, native_id)``."""
     query = sa.select(posts).where(posts.c.platform == platform, posts.c.native_id == native_id)
     rows = list(conn.execute(query))
-    return _with_matches(conn, rows)[0] if rows else None
+    return _with_matches(conn, rows, with_findings=True)[0] if rows else None
 
 
 def post_by_id(conn: sa.Connection, post_id: int) -> StoredPost | None:
     """One post by row id."""
     rows = list(conn.execute(sa.select(posts).where(posts.c.id == post_id)))
-    return _with_matches(conn, rows)[0] if rows else None
+    return _with_matches(conn, rows, with_findings=True)[0] if rows else None
 
 
 def history(conn: sa.Connection, post_id: int) -> list[PostVersion]:
@@ -233,7 +250,7 @@ def thread(conn: sa.Connection, platform: str, root: str, *, limit: int) -> list
     rows = list(conn.execute(query))
     nodes = {
         row.native_id: ThreadNode(post=post)
-        for row, post in zip(rows, _with_matches(conn, rows), strict=True)
+        for row, post in zip(rows, _with_matches(conn, rows, with_findings=True), strict=True)
     }
     top = nodes.get(root)
     forest: list[ThreadNode] = [top] if top is not None else []

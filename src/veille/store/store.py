@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from veille import conversations as conv
 from veille.clock import Clock, utcnow
-from veille.model import Match, Post, Quarantined
+from veille.model import Enrichment, Match, Post, Quarantined
 from veille.rules import Rule
 from veille.store import reads
 from veille.store.engine import WRITE, Synchronous, create_engine
@@ -116,13 +116,16 @@ class Store:
         rejected: Sequence[Quarantined] = (),
         folded: Sequence[str] | None = None,
         source: str = "",
+        enrichments: Sequence[Enrichment] | None = None,
     ) -> WriteResult:
         """Store a batch in ONE transaction: posts (upserted by ``(platform, native_id)``, edits
-        to history, deletions recorded), their matches, conversation updates, quarantined
-        records and the sources' new cursors — all or nothing.
+        to history, deletions recorded), their matches and detector findings, conversation
+        updates, quarantined records and the sources' new cursors — all or nothing.
 
         ``matches[i]`` are the matches of ``posts[i]``; ``folded[i]``, when given, is
-        ``fold(posts[i].text).scan`` already computed by the matcher (saves folding twice).
+        ``fold(posts[i].text).scan`` already computed by the matcher (saves folding twice);
+        ``enrichments[i]``, when given, is what the enrich stage found in ``posts[i]`` (stored
+        in ``findings`` against the post's current text version).
         A post the store cannot keep (over a bound, NUL or lone surrogate in a field) is
         quarantined under ``source`` with stage ``store``; the rest of the batch goes on.
         """
@@ -138,6 +141,7 @@ class Store:
                         folded,
                         source,
                         self.clock(),
+                        enrichments,
                     )
             except sa.exc.IntegrityError:
                 # Another writer (PostgreSQL scale-out) inserted one of these posts first:

@@ -1,8 +1,9 @@
-"""The hot path: one transaction per batch for posts, history, matches, conversations, cursors.
+"""The hot path: one transaction per batch for posts, history, matches, findings, conversations
+and cursors.
 
 Everything a batch changes is written in a single transaction, so a cursor never runs ahead of
 the data and a process killed at any moment leaves either the whole batch or none of it. The
-bulk statements (posts, full-text rows, matches) go through the DB-API cursor's
+bulk statements (posts, full-text rows, matches, findings) go through the DB-API cursor's
 ``executemany`` — measured several times faster than SQLAlchemy Core's executemany for the same
 rows (see docs/benchmarks.md); the rest uses Core.
 """
@@ -21,7 +22,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from veille import conversations as conv
-from veille.model import Match, Post, Quarantined
+from veille.model import Enrichment, Match, Post, Quarantined
+from veille.store import findings
 from veille.store.checks import check_post, quarantine_row, refusal
 from veille.store.schema import (
     cursors,
@@ -125,6 +127,7 @@ class _Plan:
     edits: list[dict[str, Any]] = field(default_factory=list)
     deletes: list[dict[str, Any]] = field(default_factory=list)
     matches: list[tuple[Any, ...]] = field(default_factory=list)
+    findings: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 class BatchWriter:
@@ -160,6 +163,11 @@ class BatchWriter:
             _MATCH_COLUMNS,
             " ON CONFLICT (post_id, rule, rule_version, post_version) DO NOTHING",
         )
+        self.sql_insert_finding = insert(
+            "findings",
+            findings.COLUMNS,
+            " ON CONFLICT (post_id, post_version, seq) DO NOTHING",
+        )
         self.sql_fts_insert = insert("posts_fts", ("rowid", "search_text"))
         self.sql_fts_delete = insert("posts_fts", ("posts_fts", "rowid", "search_text")).replace(
             f"({mark},", "('delete',", 1
@@ -182,12 +190,15 @@ class BatchWriter:
         folded: Sequence[str] | None,
         source: str,
         now: datetime,
+        enrichments: Sequence[Enrichment] | None = None,
     ) -> WriteResult:
         """Write a batch on ``conn`` inside its (already begun) transaction."""
         if matches is not None and len(matches) != len(batch):
             raise ValueError(f"{len(batch)} posts but {len(matches)} match lists")
         if folded is not None and len(folded) != len(batch):
             raise ValueError(f"{len(batch)} posts but {len(folded)} folded texts")
+        if enrichments is not None and len(enrichments) != len(batch):
+            raise ValueError(f"{len(batch)} posts but {len(enrichments)} enrichments")
         result = WriteResult(post_ids=[None] * len(batch))
         refused: list[Quarantined] = list(rejected)
         valid: list[int] = []
@@ -198,7 +209,7 @@ class BatchWriter:
             else:
                 refused.append(refusal(post, error, source, now))
         for round_ in _rounds(batch, valid):
-            self._write_round(conn, batch, round_, matches, folded, now, result)
+            self._write_round(conn, batch, round_, matches, folded, enrichments, now, result)
         if refused:
             conn.execute(sa.insert(quarantine), [quarantine_row(q) for q in refused])
             result.quarantined = len(refused)
@@ -215,6 +226,7 @@ class BatchWriter:
         indices: list[int],
         matches: Sequence[Sequence[Match]] | None,
         folded: Sequence[str] | None,
+        enrichments: Sequence[Enrichment] | None,
         now: datetime,
         result: WriteResult,
     ) -> None:
@@ -258,6 +270,7 @@ class BatchWriter:
 
         old_texts = self._old_texts(conn, existing, round_posts)
         plan = _Plan()
+        found_at = self.bind_time(now)
         new_posts: list[tuple[int, Post, str, str, Sequence[Match]]] = []
         for position, (index, post, root) in enumerate(
             zip(indices, round_posts, threads.roots, strict=True)
@@ -278,6 +291,8 @@ class BatchWriter:
             current = self._update_existing(plan, row, post, index, folded, now, result)
             if current and found:
                 plan.matches.extend(self._match_rows(row.id, row.version, found, now))
+            if current and enrichments is not None:
+                plan.findings += findings.rows(row.id, row.version, enrichments[index], found_at)
         if new_posts:
             ids = self._next_ids(conn, len(new_posts))
             for (index, post, root, search, found), post_id in zip(new_posts, ids, strict=True):
@@ -289,6 +304,8 @@ class BatchWriter:
                     result.deleted += 1
                 if found:
                     plan.matches.extend(self._match_rows(post_id, 1, found, now))
+                if enrichments is not None:
+                    plan.findings += findings.rows(post_id, 1, enrichments[index], found_at)
             result.inserted += len(new_posts)
         result.matches += self._execute(conn, plan)
         self.threads.save(conn, outcome)
@@ -478,6 +495,8 @@ class BatchWriter:
                 cursor.executemany(self.sql_insert_post, plan.inserts)
             if plan.fts_inserts:
                 cursor.executemany(self.sql_fts_insert, plan.fts_inserts)
+            if plan.findings:
+                cursor.executemany(self.sql_insert_finding, plan.findings)
             added = 0
             if plan.matches:
                 cursor.executemany(self.sql_insert_match, plan.matches)

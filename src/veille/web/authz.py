@@ -21,6 +21,10 @@ class Permission(StrEnum):
     """Export search results as CSV (with a justification, audited)."""
     TRIAGE = "triage"
     """Acknowledge, assign, resolve and annotate alerts; create and expire silences."""
+    PERSONAL_DATA = "personal_data"
+    """See the personal data the detectors found in posts (national numbers, IBANs, phone
+    numbers, addresses, protected names …) in clear; every such view is audited. Without it,
+    those spans are shown as ``⟨kind⟩``."""
     RULES_TEST = "rules.test"
     """Validate a rule and dry-run it on the archive."""
     RULES_EDIT = "rules.edit"
@@ -39,6 +43,7 @@ ROLE_PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
             Permission.SELF,
             Permission.SEARCH,
             Permission.EXPORT,
+            Permission.PERSONAL_DATA,
             Permission.TRIAGE,
             Permission.RULES_TEST,
             Permission.RULES_EDIT,

@@ -1,12 +1,16 @@
 """The shapes the API answers with (and the dashboard renders): one model per resource.
 
 Posts are always shown through :func:`post_view`, which applies the caller's scope — matches of
-rules they cannot see are dropped, authors pseudonymised when their watch lists ask for it —
-and keeps only links whose scheme is http or https.
+rules they cannot see are dropped, authors pseudonymised when their watch lists ask for it,
+personal data the detectors found replaced by ``⟨kind⟩`` unless the caller may see it — and
+keeps only links whose scheme is http or https.
 """
 
 from __future__ import annotations
 
+import itertools
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -14,7 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field
 
 from veille.conversations import Conversation
-from veille.model import Span
+from veille.model import PERSONAL_KINDS, Finding, Span
 from veille.store.reads import StoredPost, ThreadNode
 from veille.web.scope import Pseudonymiser, Scope
 
@@ -37,8 +41,7 @@ def safe_url(url: str) -> str | None:
     return url
 
 
-def segments(text: str, spans: list[Span] | tuple[Span, ...]) -> list[tuple[str, bool]]:
-    """``text`` cut into (piece, highlighted) pairs along the merged, clipped ``spans``."""
+def _merged(text: str, spans: Iterable[Span]) -> list[tuple[int, int]]:
     cleaned: list[tuple[int, int]] = []
     for start, end in sorted((max(0, s), min(len(text), e)) for s, e in spans):
         if end <= start:
@@ -47,9 +50,14 @@ def segments(text: str, spans: list[Span] | tuple[Span, ...]) -> list[tuple[str,
             cleaned[-1] = (cleaned[-1][0], max(cleaned[-1][1], end))
         else:
             cleaned.append((start, end))
+    return cleaned
+
+
+def segments(text: str, spans: list[Span] | tuple[Span, ...]) -> list[tuple[str, bool]]:
+    """``text`` cut into (piece, highlighted) pairs along the merged, clipped ``spans``."""
     out: list[tuple[str, bool]] = []
     at = 0
-    for start, end in cleaned:
+    for start, end in _merged(text, spans):
         if start > at:
             out.append((text[at:start], False))
         out.append((text[start:end], True))
@@ -57,6 +65,69 @@ def segments(text: str, spans: list[Span] | tuple[Span, ...]) -> list[tuple[str,
     if at < len(text):
         out.append((text[at:], False))
     return out
+
+
+def marks(
+    text: str, matched: Iterable[Span], found: Iterable[tuple[Span, str]]
+) -> list[tuple[str, str, str]]:
+    """``text`` cut into ``(piece, css classes, title)``: ``match`` where a rule matched,
+    ``finding`` where a detector found something (the title names the kinds)."""
+    starts: dict[int, list[tuple[int, str]]] = {}
+    bounds = {0, len(text)}
+    for (s, e), kind in [*((span, "") for span in matched), *found]:
+        s, e = max(0, s), min(len(text), e)
+        if s < e:
+            starts.setdefault(s, []).append((e, kind))
+            bounds.update((s, e))
+    out: list[tuple[str, str, str]] = []
+    open_: list[tuple[int, str]] = []
+    cuts = sorted(bounds)
+    for start, end in itertools.pairwise(cuts):
+        open_ = [(e, k) for e, k in open_ if e > start] + starts.get(start, [])
+        kinds = sorted({k for _, k in open_ if k})
+        classes = " ".join(
+            c for c, on in (("match", any(not k for _, k in open_)), ("finding", kinds)) if on
+        )
+        out.append((text[start:end], classes, ", ".join(kinds)))
+    return out
+
+
+def mask_text(text: str, cuts: Sequence[tuple[Span, str]]) -> tuple[str, Callable[[int], int]]:
+    """``text`` with each ``(span, kind)`` of ``cuts`` replaced by ``⟨kind⟩``, and the function
+    that moves an offset of ``text`` to the masked text (inside a cut: to its edges)."""
+    kinds = {span: kind for span, kind in cuts}
+    pieces: list[str] = []
+    starts: list[int] = []  # original start of each cut
+    moves: list[tuple[int, int, int, int]] = []  # (start, end, new start, new end)
+    at = shift = 0
+    for start, end in _merged(text, kinds):
+        kind = next((k for (s, e), k in sorted(kinds.items()) if start <= s < end), "")
+        label = f"⟨{kind}⟩"
+        pieces += [text[at:start], label]
+        new_start = start + shift
+        shift += len(label) - (end - start)
+        starts.append(start)
+        moves.append((start, end, new_start, new_start + len(label)))
+        at = end
+    pieces.append(text[at:])
+
+    def move(offset: int) -> int:
+        i = bisect_right(starts, offset) - 1
+        if i < 0:
+            return offset
+        start, end, new_start, new_end = moves[i]
+        if offset == start:
+            return new_start
+        if offset < end:
+            return new_end
+        return new_end + offset - end
+
+    return "".join(pieces), move
+
+
+def personal_cuts(found: Iterable[Finding]) -> list[tuple[Span, str]]:
+    """The personal-data spans among ``found``, with their kind."""
+    return [(span, f.kind) for f in found if f.kind in PERSONAL_KINDS for span in f.spans]
 
 
 class ErrorBody(BaseModel):
@@ -87,6 +158,25 @@ class MatchOut(BaseModel):
     matched_at: datetime | None = None
 
 
+class FindingOut(BaseModel):
+    """What a detector found: a classifier's verdict (``label`` set) or a hit (spans)."""
+
+    kind: str
+    detector: str
+    label: str = ""
+    score: float
+    spans: list[tuple[int, int]] = Field(
+        [], description="Where, in the post's text as served (masked text when masked)"
+    )
+    explanation: str = ""
+
+
+class UrgencyOut(BaseModel):
+    severity: str
+    score: float
+    reasons: list[str] = []
+
+
 class AuthorOut(BaseModel):
     id: str = ""
     handle: str = ""
@@ -115,13 +205,52 @@ class PostOut(BaseModel):
     segments: list[tuple[str, bool]] = Field(
         [], description="The text cut along the matched spans: (piece, highlighted)"
     )
+    findings: list[FindingOut] = Field(
+        [], description="What the detectors found in this text (post and conversation reads)"
+    )
+    urgency: UrgencyOut | None = None
+    masked: bool = Field(
+        False, description="Personal data in the text was replaced by ⟨kind⟩ for this caller"
+    )
+
+    def marks(self) -> list[tuple[str, str, str]]:
+        """The text cut along its highlighted segments and the detectors' spans (dashboard)."""
+        highlighted: list[Span] = []
+        at = 0
+        for piece, hit in self.segments:
+            if hit:
+                highlighted.append((at, at + len(piece)))
+            at += len(piece)
+        found = [(span, f.kind) for f in self.findings for span in f.spans]
+        return marks(self.text, highlighted, found)
+
+    def personal_data(self) -> list[str]:
+        """The kinds of personal data this view shows in clear."""
+        if self.masked:
+            return []
+        return sorted({f.kind for f in self.findings if f.kind in PERSONAL_KINDS})
 
 
 def post_view(
-    stored: StoredPost, scope: Scope, tags_of: dict[str, tuple[str, ...]], mask: Pseudonymiser
+    stored: StoredPost,
+    scope: Scope,
+    tags_of: dict[str, tuple[str, ...]],
+    mask: Pseudonymiser,
+    *,
+    reveal: bool = False,
 ) -> PostOut:
-    """A stored post as the caller may see it."""
+    """A stored post as the caller may see it; personal data the detectors found is replaced
+    by ``⟨kind⟩`` (text, and every span moved along) unless ``reveal``."""
     post = stored.post
+    text = post.text
+    cuts = [] if reveal else personal_cuts(stored.findings)
+    move: Callable[[int], int] = int
+    if cuts:
+        text, move = mask_text(text, cuts)
+
+    def moved(spans: Iterable[Span]) -> list[tuple[int, int]]:
+        return [(move(s), move(e)) for s, e in spans]
+
     found = [
         m for m in stored.matches if scope.sees_rule(m.match.rule, tags_of.get(m.match.rule, ()))
     ]
@@ -142,12 +271,13 @@ def post_view(
             followers=author.followers,
         )
         url = safe_url(post.url)
-    spans = [s for m in found for s in m.match.spans]
+    spans = moved(s for m in found for s in m.match.spans)
+    urgency = stored.urgency
     return PostOut(
         id=stored.id,
         platform=post.platform,
         native_id=post.native_id,
-        text=post.text,
+        text=text,
         author=shown,
         url=url,
         lang=post.lang,
@@ -162,14 +292,31 @@ def post_view(
             MatchOut(
                 rule=m.match.rule,
                 version=m.match.version,
-                spans=[tuple(s) for s in m.match.spans],  # type: ignore[misc]
-                terms={t: [tuple(s) for s in v] for t, v in m.match.terms.items()},  # type: ignore[misc]
+                spans=moved(m.match.spans),
+                terms={t: moved(v) for t, v in m.match.terms.items()},
                 backfilled=m.match.backfilled,
                 matched_at=m.matched_at,
             )
             for m in found
         ],
-        segments=segments(post.text, spans),
+        segments=segments(text, spans),
+        findings=[
+            FindingOut(
+                kind=f.kind,
+                detector=f.detector,
+                label=f.label,
+                score=f.score,
+                spans=moved(f.spans),
+                explanation=f.explanation,
+            )
+            for f in stored.findings
+        ],
+        urgency=None
+        if urgency is None
+        else UrgencyOut(
+            severity=urgency.severity, score=urgency.score, reasons=list(urgency.reasons)
+        ),
+        masked=bool(cuts),
     )
 
 
@@ -211,14 +358,19 @@ class ThreadNodeOut(BaseModel):
 
 
 def thread_view(
-    nodes: list[ThreadNode], scope: Scope, tags_of: dict[str, tuple[str, ...]], mask: Pseudonymiser
+    nodes: list[ThreadNode],
+    scope: Scope,
+    tags_of: dict[str, tuple[str, ...]],
+    mask: Pseudonymiser,
+    *,
+    reveal: bool = False,
 ) -> list[ThreadNodeOut]:
     # Iterative, so a deep thread cannot exhaust the recursion limit.
     out: list[ThreadNodeOut] = []
     stack: list[tuple[ThreadNode, list[ThreadNodeOut]]] = [(n, out) for n in reversed(nodes)]
     while stack:
         node, into = stack.pop()
-        view = ThreadNodeOut(post=post_view(node.post, scope, tags_of, mask))
+        view = ThreadNodeOut(post=post_view(node.post, scope, tags_of, mask, reveal=reveal))
         into.append(view)
         stack.extend((child, view.replies) for child in reversed(node.replies))
     return out

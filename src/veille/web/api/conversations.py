@@ -1,10 +1,13 @@
 """Posts and conversations: read one post, list flagged conversations, read a thread.
 
-Every read of a post or a conversation is written to the audit log (personal data was seen).
+Every read of a post or a conversation is written to the audit log (personal data was seen);
+when the read shows personal data the detectors found in clear (callers with the
+``personal_data`` permission), a ``personal_data.view`` entry names the posts and kinds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -20,6 +23,7 @@ from veille.web.schemas import (
     ConversationOut,
     Page,
     PostOut,
+    ThreadNodeOut,
     conversation_view,
     post_view,
     thread_view,
@@ -27,6 +31,42 @@ from veille.web.schemas import (
 
 router = APIRouter(tags=["posts and conversations"])
 Viewer = Annotated[Principal, Depends(Require(Permission.VIEW))]
+
+
+MAX_AUDITED_POSTS = 200
+"""Post ids listed in one ``personal_data.view`` entry (the count is always complete)."""
+
+
+def reveals(who: Principal) -> bool:
+    """Whether ``who`` sees the personal data found in posts in clear (else ``⟨kind⟩``)."""
+    return who.can(Permission.PERSONAL_DATA) and not who.scope.pseudonymous
+
+
+def record_view(
+    web: Web, who: Principal, action: str, target: str, shown: Iterable[PostOut]
+) -> None:
+    """Audit a read of posts, and the personal data it showed in clear, if any."""
+    web.record(who, action, target)
+    personal = [(p.id, p.personal_data()) for p in shown]
+    personal = [(post_id, kinds) for post_id, kinds in personal if kinds]
+    if personal:
+        web.record(
+            who,
+            "personal_data.view",
+            target,
+            posts=[post_id for post_id, _ in personal[:MAX_AUDITED_POSTS]],
+            count=len(personal),
+            kinds=sorted({k for _, kinds in personal for k in kinds}),
+        )
+
+
+def thread_posts(nodes: Iterable[ThreadNodeOut]) -> Iterator[PostOut]:
+    """Every post of a thread view."""
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        yield node.post
+        stack.extend(node.replies)
 
 
 def visible_post(web: Web, who: Principal, post_id: int) -> PostOut:
@@ -40,14 +80,14 @@ def visible_post(web: Web, who: Principal, post_id: int) -> PostOut:
         rules = {m.match.rule for m in stored.matches} | (set(conv.rules) if conv else set())
         if not who.scope.sees_any(rules, tags):
             raise ApiError(404, f"no post {post_id}")
-    return post_view(stored, who.scope, tags, web.pseudonymise)
+    return post_view(stored, who.scope, tags, web.pseudonymise, reveal=reveals(who))
 
 
 @router.get("/posts/{post_id}", response_model=PostOut)
 def get_post(post_id: RowRef, web: WebDep, who: Viewer) -> PostOut:
     """One stored post with the matches of the rules you may see."""
     post = visible_post(web, who, post_id)
-    web.record(who, "post.view", f"post {post_id}")
+    record_view(web, who, "post.view", f"post {post_id}", [post])
     return post
 
 
@@ -63,7 +103,7 @@ def conversation_detail(web: Web, who: Principal, ref: str) -> ConversationDetai
     count = _count(nodes)
     return ConversationDetail(
         conversation=conversation_view(conv, who.scope, tags),
-        thread=thread_view(nodes, who.scope, tags, web.pseudonymise),
+        thread=thread_view(nodes, who.scope, tags, web.pseudonymise, reveal=reveals(who)),
         truncated=count >= MAX_THREAD,
     )
 
@@ -104,5 +144,6 @@ def get_conversation(
     if len(ref) > 1100:
         raise ApiError(400, "conversation reference is too long")
     detail = conversation_detail(web, who, ref)
-    web.record(who, "conversation.view", detail.conversation.key)
+    key = detail.conversation.key
+    record_view(web, who, "conversation.view", key, thread_posts(detail.thread))
     return detail

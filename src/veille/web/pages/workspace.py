@@ -18,7 +18,7 @@ from veille.store import alerts as alert_store
 from veille.web.api.admin import create_token, teams_of
 from veille.web.api.alerts import AlertOut, alert_out, sees_alert
 from veille.web.api.common import RowRef, decode_cursor, filtered_page
-from veille.web.api.conversations import conversation_detail
+from veille.web.api.conversations import conversation_detail, record_view, thread_posts
 from veille.web.api.rules import run_dry, save_rule, test_rule, validation, visible_rule
 from veille.web.auth import Principal, Require
 from veille.web.authz import Permission
@@ -81,7 +81,8 @@ def conversation_page(request: Request, ref: str, who: Viewer) -> Response:
     if len(ref) > 1100:
         raise ApiError(400, "conversation reference is too long")
     detail = conversation_detail(web, who, ref)
-    web.record(who, "conversation.view", detail.conversation.key)
+    key = detail.conversation.key
+    record_view(web, who, "conversation.view", key, thread_posts(detail.thread))
     return render(
         request,
         "conversation.html",
