@@ -358,6 +358,10 @@ class UrgencySettings(Section):
     """``[followers, points]`` tiers for the author's reach (the highest tier reached counts)."""
     velocity: list[tuple[float, float]] = Field(default_factory=lambda: [(5.0, 1.0), (30.0, 2.0)])
     """``[posts per minute, points]`` tiers for the conversation's speed."""
+    velocity_window: float = Field(default=300.0, ge=10.0, le=86_400.0)
+    """Seconds over which a conversation's posts per minute are counted (``veille run``)."""
+    velocity_conversations: int = Field(default=100_000, ge=100, le=10_000_000)
+    """Most conversations whose recent posts are counted in memory (least active forgotten)."""
     thresholds: dict[str, float] = Field(
         default_factory=lambda: {"low": 1.0, "medium": 3.0, "high": 5.0, "critical": 8.0}
     )

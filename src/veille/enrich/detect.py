@@ -8,6 +8,7 @@ scores urgency from everything found before it, sentiment included.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Final
 
 import msgspec
@@ -24,6 +25,7 @@ from veille.enrich.personal_data import PersonalDataDetector
 from veille.enrich.protected import ProtectedDetector, ProtectedList, doxxing
 from veille.enrich.threat import ThreatDetector, guess_text_language
 from veille.enrich.urgency import score_urgency
+from veille.enrich.velocity import ConversationVelocity
 from veille.model import Enrichment, Finding, Match, Post, Severity
 from veille.normalise.fold import Folded
 from veille.rules.files import load
@@ -152,7 +154,14 @@ def pipeline_detect() -> Detect:
 
 
 def pipeline_urgent() -> Urgent:
-    """Urgency with the severity of the configured rules (called once in each worker)."""
+    """Urgency with the severity of the configured rules and the velocity of each post's
+    conversation, counted in this process (called once in each worker)."""
     settings = load_settings()
+    cfg = settings.detect.urgency
     severities = {r.id: r.severity for r in load(settings.rules.paths).rules}
-    return Urgent(settings.detect.urgency, severity_of=severities.get)
+    velocity = ConversationVelocity(
+        timedelta(seconds=cfg.velocity_window),
+        max_conversations=cfg.velocity_conversations,
+        max_posts=2 * cfg.velocity_conversations,
+    )
+    return Urgent(cfg, severity_of=severities.get, velocity_of=velocity)
