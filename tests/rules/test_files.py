@@ -142,3 +142,50 @@ def test_duplicate_ids_warn_and_keep_the_first(tmp_path: Path) -> None:
     assert warning.level == "warning"
     assert "duplicate id 'x'" in warning.message
     assert "a.toml:1" in warning.message
+
+
+def test_fast_toml_parser_agrees_with_tomllib(shared_data: Path) -> None:
+    """rtoml is the fast path; on every BLNS string as a TOML value, and as a whole TOML
+    document, it must give tomllib's data or hand over to tomllib (which then decides)."""
+    import json
+    import tomllib
+
+    from veille.rules.files import _toml
+
+    strings = json.loads((shared_data / "bad-input" / "blns" / "blns.json").read_text("utf-8"))
+    documents = [f"[[rule]]\nquery = {json.dumps(s, ensure_ascii=False)}\n" for s in strings]
+    # A byte-order mark: rtoml skips it, tomllib refuses it; load_text drops it before both.
+    documents += [s for s in strings if not s.startswith("\ufeff")]
+    for text in documents:
+        try:
+            expected: object = tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            expected = tomllib.TOMLDecodeError
+        try:
+            got: object = _toml(text)
+        except tomllib.TOMLDecodeError:
+            got = tomllib.TOMLDecodeError
+        assert got == expected, text
+
+
+def test_byte_order_mark_is_ignored(tmp_path: Path) -> None:
+    rules = load_rules([write(tmp_path, "\ufeff" + GOOD)])
+    assert [r.line for r in rules] == [1, 9]
+
+
+def test_deeply_nested_toml_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    loaded = load([write(tmp_path, "a = " + "[" * 100_000 + "]" * 100_000 + "\n")])
+    assert loaded.errors and "invalid TOML" in loaded.errors[0].message
+
+
+def test_large_catalogue_loads_with_the_collector_restored(tmp_path: Path) -> None:
+    import gc
+
+    body = "".join(
+        f'[[rule]]\nid = "r{i}"\nquery = "w{i} OR x{i}"\nseverity = "low"\n' for i in range(2000)
+    )
+    assert gc.isenabled()
+    rules = load_rules([write(tmp_path, body)])
+    assert gc.isenabled()
+    assert [r.line for r in rules[:3]] == [1, 5, 9]
+    assert rules[-1].query.source == "w1999 OR x1999"

@@ -172,3 +172,11 @@ def test_single_word_fast_path_equals_the_full_parser(word: str) -> None:
 def test_operator_alone_is_an_error(word: str) -> None:
     with pytest.raises(QueryError):
         parse(word)
+
+
+@given(st.text() | st.from_regex(r"[A-Za-z0-9 \t\x1c-\x1f\x0b\x0c]{0,30}", fullmatch=True))
+def test_ascii_word_folding_shortcut_equals_fold(text: str) -> None:
+    from veille.normalise.fold import fold
+    from veille.rules.parser import _fold_words
+
+    assert _fold_words(text) == tuple(fold(text).tokens)

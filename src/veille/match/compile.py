@@ -94,6 +94,8 @@ class Literals:
 class Node:
     """An evaluator: ``test`` says whether it holds; ``explain`` adds term spans."""
 
+    __slots__ = ()
+
     def test(self, ctx: Context) -> bool:
         raise NotImplementedError
 
@@ -119,24 +121,44 @@ def _starts(tokens: Sequence[str], words: tuple[str, ...]) -> list[int]:
 class Atom(Node):
     """A word-position node: words (a term or phrase), a prefix, a hashtag or a mention."""
 
+    __slots__ = (
+        "ev_literal",
+        "ev_prefix",
+        "ev_words",
+        "evasion",
+        "hashtag",
+        "label",
+        "literal",
+        "prefix",
+        "width",
+        "words",
+    )
+
     def __init__(self, label: str, node: Words | Prefix | Hashtag | Mention, evasion: bool):
         self.label = label
-        self.prefix = node.stem if isinstance(node, Prefix) else None
+        self.prefix: str | None = None
+        self.hashtag = False
+        words: tuple[str, ...]
         if isinstance(node, Words):
-            self.words = node.words
+            words = node.words
+        elif isinstance(node, Prefix):
+            words = ()
+            self.prefix = node.stem
         elif isinstance(node, Hashtag):
-            self.words = (node.tag,)
-        elif isinstance(node, Mention):
-            self.words = (node.handle,)
+            words = (node.tag,)
+            self.hashtag = True
         else:
-            self.words = ()
-        self.hashtag = isinstance(node, Hashtag)
-        self.width = max(len(self.words), 1)
+            words = (node.handle,)
+        self.words = words
+        self.width = len(words) or 1
         # Substring tests on the scan strings reject absent atoms before any Python loop.
-        self.literal = " " + (self.prefix or " ".join(self.words) + " ")
-        self.evasion = evasion and isinstance(node, Words | Prefix)
+        if self.prefix is not None:
+            self.literal = " " + self.prefix
+        else:
+            self.literal = " " + " ".join(words) + " "
+        self.evasion = evasion and not isinstance(node, Hashtag | Mention)
         if self.evasion:
-            self.ev_words = tuple(skeleton(w) for w in self.words)
+            self.ev_words = tuple(skeleton(w) for w in words)
             self.ev_prefix = skeleton(self.prefix) if self.prefix is not None else None
             self.ev_literal = evasion_literal(node)  # type: ignore[arg-type]
 
@@ -184,6 +206,8 @@ class Atom(Node):
 class Group(Node):
     """An OR group standing on one side of NEAR: occurrences of any member."""
 
+    __slots__ = ("members",)
+
     def __init__(self, members: list[Atom | Group]) -> None:
         self.members = members
 
@@ -202,6 +226,8 @@ class Group(Node):
 
 
 class AllOf(Node):
+    __slots__ = ("children",)
+
     def __init__(self, children: list[Node]) -> None:
         self.children = children
 
@@ -214,6 +240,8 @@ class AllOf(Node):
 
 
 class AnyOf(Node):
+    __slots__ = ("children",)
+
     def __init__(self, children: list[Node]) -> None:
         self.children = children
 
@@ -227,6 +255,8 @@ class AnyOf(Node):
 
 
 class NoneOf(Node):
+    __slots__ = ("child",)
+
     def __init__(self, child: Node) -> None:
         self.child = child
 
@@ -239,6 +269,8 @@ class NoneOf(Node):
 
 class Close(Node):
     """NEAR/ONEAR: an occurrence of each side, not overlapping, at most n words between."""
+
+    __slots__ = ("distance", "left", "ordered", "right")
 
     def __init__(self, left: Atom | Group, right: Atom | Group, distance: int, ordered: bool):
         self.left = left.atoms() if isinstance(left, Group) else [left]
@@ -275,6 +307,8 @@ class Close(Node):
 
 
 class FieldIs(Node):
+    __slots__ = ("field", "value")
+
     def __init__(self, node: Filter) -> None:
         self.field = node.field
         self.value = node.value
@@ -297,6 +331,8 @@ class FieldIs(Node):
 class Pattern(Node):
     """A re2 regular expression on the original text."""
 
+    __slots__ = ("label", "regex")
+
     def __init__(self, label: str, node: Regex) -> None:
         self.label = label
         self.regex = re2.compile(node.pattern, regex_options())
@@ -313,12 +349,19 @@ class Pattern(Node):
                 break
 
 
+_OTHER_ATOMS = (Prefix, Hashtag, Mention)
+
+
 def compile_query(query: Parsed, node: Query, evasion: bool) -> Node:
     """An evaluator for ``node`` of ``query``."""
-    if isinstance(node, Words) and not node.words:
-        return AnyOf([])  # a term with no word in it never matches
-    if isinstance(node, Words | Prefix | Hashtag | Mention):
-        return Atom(query.text(node), node, evasion)
+    # One class per isinstance test (a ``A | B`` union is built anew at every call): this runs
+    # over every node of a catalogue at each build.
+    if isinstance(node, Words):
+        if not node.words:
+            return AnyOf([])  # a term with no word in it never matches
+        return Atom(query.source[node.start : node.end], node, evasion)
+    if isinstance(node, _OTHER_ATOMS):
+        return Atom(query.source[node.start : node.end], node, evasion)
     if isinstance(node, And):
         return AllOf([compile_query(query, c, evasion) for c in node.children])
     if isinstance(node, Or):

@@ -16,6 +16,7 @@ from veille.model import Match, Post, Span
 from veille.normalise.fold import Folded, fold
 from veille.normalise.fold_evasion import evasion_view
 from veille.rules.anchors import Anchor, node_anchors
+from veille.rules.bulk import collector_paused
 from veille.rules.query import Prefix, Words
 from veille.rules.rule import Rule
 from veille.rules.versions import MemoryVersionRegistry, VersionRegistry
@@ -51,7 +52,10 @@ class Matcher:
         registry: VersionRegistry | None = None,
         engine: Engine = "daachorse",
     ) -> None:
-        enabled = [r for r in rules if r.enabled]
+        with collector_paused():
+            self._build([r for r in rules if r.enabled], registry, engine)
+
+    def _build(self, enabled: list[Rule], registry: VersionRegistry | None, engine: Engine) -> None:
         versions = (registry or MemoryVersionRegistry()).assign(
             (r.id, r.query.source) for r in enabled
         )

@@ -7,29 +7,18 @@ the same anchors as a full-text prefilter, then verifies candidates with the rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
+import msgspec
+
 from veille.rules.frequent import FREQUENT
-from veille.rules.query import (
-    And,
-    Filter,
-    Hashtag,
-    Mention,
-    Not,
-    Or,
-    Parsed,
-    Prefix,
-    Query,
-    Regex,
-    Words,
-)
+from veille.rules.query import And, Hashtag, Mention, Near, Or, Parsed, Prefix, Query, Words
 
 AnchorKind = Literal["words", "prefix", "hashtag", "mention"]
+_BASE_COST: dict[str, float] = {"prefix": 4.0, "words": 2.0, "hashtag": 1.0, "mention": 1.0}
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Anchor:
+class Anchor(msgspec.Struct, frozen=True, order=True, gc=False):
     """A literal a matching post contains: folded ``words`` (space-separated, a phrase when
     several), a word ``prefix``, a ``hashtag`` (without ``#``) or a ``mention`` (with ``@``)."""
 
@@ -39,7 +28,7 @@ class Anchor:
     @property
     def cost(self) -> float:
         """Rough guess of how often the literal occurs: short and wildcard literals are common."""
-        base = {"prefix": 4.0, "words": 2.0, "hashtag": 1.0, "mention": 1.0}[self.kind]
+        base = _BASE_COST[self.kind]
         if self.kind == "words" and " " in self.text:
             words = self.text.split(" ")
             base = 10.0 if all(w in FREQUENT for w in words) else 0.5
@@ -55,6 +44,8 @@ def _cost(anchors: frozenset[Anchor]) -> float:
 def node_anchors(node: Query) -> frozenset[Anchor] | None:
     """Anchors of a node: ``None`` when it can match without any literal (NOT, filters,
     regex), an empty set when it can never match (a term with no letters or digits)."""
+    # One class per isinstance test (a ``A | B`` union is built anew at every call): this runs
+    # over every node of a catalogue at each build.
     if isinstance(node, Words):
         return frozenset([Anchor("words", " ".join(node.words))]) if node.words else frozenset()
     if isinstance(node, Prefix):
@@ -63,8 +54,6 @@ def node_anchors(node: Query) -> frozenset[Anchor] | None:
         return frozenset([Anchor("hashtag", node.tag)])
     if isinstance(node, Mention):
         return frozenset([Anchor("mention", node.handle)])
-    if isinstance(node, Not | Filter | Regex):
-        return None
     if isinstance(node, Or):
         union: set[Anchor] = set()
         for child in node.children:
@@ -73,9 +62,16 @@ def node_anchors(node: Query) -> frozenset[Anchor] | None:
                 return None
             union |= sub
         return frozenset(union)
-    children = list(node.children) if isinstance(node, And) else [node.left, node.right]
+    if isinstance(node, And):
+        children: tuple[Query, ...] = node.children
+    elif isinstance(node, Near):
+        children = (node.left, node.right)
+    else:  # NOT, filters and regexes need no literal
+        return None
     options = [a for a in map(node_anchors, children) if a is not None]
-    return min(options, key=_cost) if options else None
+    if len(options) < 2:
+        return options[0] if options else None
+    return min(options, key=_cost)
 
 
 def anchors(query: Parsed) -> frozenset[Anchor] | None:

@@ -11,10 +11,14 @@ import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Final, Literal
 
+import rtoml
+
 from veille.model import SEVERITIES
+from veille.rules.bulk import collector_paused
 from veille.rules.parser import QueryError, parse
 from veille.rules.rule import Rule
 
@@ -33,7 +37,7 @@ _KEYS: Final = {
     "enabled",
     "evasion",
 }
-_HEADER: Final = re.compile(r"\s*\[\[\s*rule\s*\]\]")
+_HEADERS: Final = re.compile(r"^[^\S\n]*\[\[[^\S\n]*rule[^\S\n]*\]\]", re.MULTILINE)
 _TABLE: Final = re.compile(r"\s*\[")
 _TOML_POSITION: Final = re.compile(r"\(at line (\d+), column (\d+)\)")
 
@@ -98,10 +102,20 @@ class _Locator:
     def __init__(self, text: str) -> None:
         self.text = text
         self.lines = text.split("\n")
-        self.line_starts = [0]
+        self.headers: list[int] = []
+        line = previous = 0
+        for m in _HEADERS.finditer(text):
+            line += text.count("\n", previous, m.start())
+            previous = m.start()
+            self.headers.append(line)
+
+    @cached_property
+    def line_starts(self) -> list[int]:
+        """Offset of each line's first character (only diagnostics need it)."""
+        starts = [0]
         for line in self.lines[:-1]:
-            self.line_starts.append(self.line_starts[-1] + len(line) + 1)
-        self.headers = [i for i, line in enumerate(self.lines) if _HEADER.match(line)]
+            starts.append(starts[-1] + len(line) + 1)
+        return starts
 
     def block(self, index: int) -> range:
         if index >= len(self.headers):
@@ -223,6 +237,13 @@ def _text_field(raw: dict[str, Any], key: str) -> str:
     return value
 
 
+def _flag(raw: dict[str, Any], key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise TypeError(f"{key} must be true or false")
+    return value
+
+
 def _rule(raw: dict[str, Any], file: str, line: int) -> Rule:
     """Build one rule from its table; raises TypeError (field) or QueryError (query)."""
     severity = raw.get("severity")
@@ -231,12 +252,6 @@ def _rule(raw: dict[str, Any], file: str, line: int) -> Rule:
     tags = raw.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise TypeError("tags must be a list of strings")
-    flags = {}
-    for key, default in (("enabled", True), ("evasion", False)):
-        value = raw.get(key, default)
-        if not isinstance(value, bool):
-            raise TypeError(f"{key} must be true or false")
-        flags[key] = value
     return Rule(
         id=raw["id"],
         query=parse(raw["query"]),
@@ -245,8 +260,8 @@ def _rule(raw: dict[str, Any], file: str, line: int) -> Rule:
         description=_text_field(raw, "description"),
         tags=tuple(tags),
         owner=_text_field(raw, "owner"),
-        enabled=flags["enabled"],
-        evasion=flags["evasion"],
+        enabled=_flag(raw, "enabled", True),
+        evasion=_flag(raw, "evasion", False),
         file=file,
         line=line,
     )
@@ -276,7 +291,7 @@ def _check_table(raw: dict[str, Any], index: int, file: str, loc: _Locator) -> D
     if not isinstance(rule_id, str) or not _ID.fullmatch(rule_id):
         message = "id is required: letters, digits and _ . : - (at most 200, no spaces)"
         return _key_error(message, "id" if "id" in raw else None, index, file, loc)
-    extra = sorted(set(raw) - _KEYS)
+    extra = sorted(raw.keys() - _KEYS)
     if extra:
         message = f"unknown key {extra[0]!r} (known: {', '.join(sorted(_KEYS))})"
         return _key_error(message, extra[0], index, file, loc, rule_id)
@@ -286,11 +301,26 @@ def _check_table(raw: dict[str, Any], index: int, file: str, loc: _Locator) -> D
     return None
 
 
+def _toml(text: str) -> dict[str, Any]:
+    """Parse TOML with rtoml (Rust, eight times faster on large catalogues); when it refuses,
+    tomllib, the reference, decides and words the error with its line and column."""
+    try:
+        return rtoml.loads(text)
+    except rtoml.TomlParsingError:
+        return tomllib.loads(text)
+
+
 def load_text(text: str, file: str, loaded: Loaded) -> None:
     """Parse one rule file's text into ``loaded`` (rules and diagnostics)."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write is not TOML
     loc = _Locator(text)
     try:
-        data = tomllib.loads(text)
+        data = _toml(text)
+    except RecursionError:
+        loaded.diagnostics.append(
+            _diagnostic("error", "invalid TOML: nested too deeply", file, loc, None)
+        )
+        return
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         m = _TOML_POSITION.search(message)
@@ -347,22 +377,27 @@ def load_text(text: str, file: str, loaded: Loaded) -> None:
 def load(paths: Iterable[str | Path]) -> Loaded:
     """Load rule files and folders, collecting every diagnostic instead of stopping at one."""
     loaded = Loaded()
-    for path in expand(paths):
-        name = str(path)
-        try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                loaded.diagnostics.append(
-                    Diagnostic("error", f"file larger than {MAX_FILE_BYTES >> 20} MiB", name)
-                )
-                continue
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            loaded.diagnostics.append(Diagnostic("error", f"cannot read: {message}", name))
-            continue
-        load_text(text, name, loaded)
+    with collector_paused():
+        for path in expand(paths):
+            _load_file(path, loaded)
     _drop_duplicates(loaded)
     return loaded
+
+
+def _load_file(path: Path, loaded: Loaded) -> None:
+    name = str(path)
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            loaded.diagnostics.append(
+                Diagnostic("error", f"file larger than {MAX_FILE_BYTES >> 20} MiB", name)
+            )
+            return
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        loaded.diagnostics.append(Diagnostic("error", f"cannot read: {message}", name))
+        return
+    load_text(text, name, loaded)
 
 
 def _drop_duplicates(loaded: Loaded) -> None:

@@ -4,9 +4,9 @@ where it is wrong (:class:`QueryError` carries the offending range)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Final
 
+import msgspec
 import re2
 
 from veille.normalise.fold import fold, fold_word
@@ -53,8 +53,7 @@ class QueryError(ValueError):
         self.end = max(end if end is not None else start + 1, start + 1)
 
 
-@dataclass(frozen=True, slots=True)
-class _Token:
+class _Token(msgspec.Struct, frozen=True, gc=False):
     kind: str  # ( ) AND OR NOT - NEAR PHRASE REGEX TERM EOF
     text: str
     start: int
@@ -90,11 +89,23 @@ def _lex(source: str) -> list[_Token]:
     n = len(source)
     for m in _LEXEME.finditer(source):
         kind = m.lastgroup
-        i, j = m.span()
-        text = m.group()
         if kind == "space":
             continue
-        if kind == "paren":
+        i, j = m.span()
+        text = m.group()
+        if kind == "word":  # the commonest lexeme first
+            if text in ("AND", "OR", "NOT"):
+                tokens.append(_Token(text, text, i, j))
+            elif text.startswith(("NEAR", "ONEAR")) and (near := _NEAR.fullmatch(text)):
+                op, distance = near.groups()
+                if distance is None or not distance.isdigit():
+                    raise QueryError(f"{op} needs a distance in words, e.g. {op}/3", i, j)
+                if int(distance) > MAX_NEAR:
+                    raise QueryError(f"{op} distance is at most {MAX_NEAR} words", i, j)
+                tokens.append(_Token("NEAR", text, i, j, int(distance), op == "ONEAR"))
+            else:
+                tokens.append(_Token("TERM", text, i, j))
+        elif kind == "paren":
             tokens.append(_Token(text, text, i, j))
         elif kind == "phrase":
             if len(text) < 2 or not text.endswith('"'):
@@ -104,21 +115,10 @@ def _lex(source: str) -> list[_Token]:
             if len(text) < 2 or not text.endswith("/"):
                 raise QueryError("unterminated regular expression: missing closing /", i, n)
             tokens.append(_Token("REGEX", _ESCAPE.sub(_unescape_slash, text[1:-1]), i, j))
-        elif kind == "minus":
+        else:  # minus
             if j >= n or source[j].isspace() or source[j] == ")":
                 raise QueryError("'-' must be followed by what to exclude, e.g. -football", i)
             tokens.append(_Token("-", text, i, j))
-        elif text in ("AND", "OR", "NOT"):
-            tokens.append(_Token(text, text, i, j))
-        elif text.startswith(("NEAR", "ONEAR")) and (near := _NEAR.fullmatch(text)):
-            op, distance = near.groups()
-            if distance is None or not distance.isdigit():
-                raise QueryError(f"{op} needs a distance in words, e.g. {op}/3", i, j)
-            if int(distance) > MAX_NEAR:
-                raise QueryError(f"{op} distance is at most {MAX_NEAR} words", i, j)
-            tokens.append(_Token("NEAR", text, i, j, int(distance), op == "ONEAR"))
-        else:
-            tokens.append(_Token("TERM", text, i, j))
     tokens.append(_Token("EOF", "", n, n))
     return tokens
 
@@ -243,8 +243,7 @@ class _Parser:
             self.depth -= 1
             return node
         if token.kind == "PHRASE":
-            words = tuple(fold(token.text).tokens)
-            return Words(token.start, token.end, words)
+            return Words(token.start, token.end, _fold_words(token.text))
         if token.kind == "REGEX":
             return self.regex(token)
         if token.kind == "TERM":
@@ -277,6 +276,8 @@ class _Parser:
 
     def term(self, token: _Token) -> Query:
         text, start, end = token.text, token.start, token.end
+        if text.isascii() and text.isalnum():  # a plain word: no filter, wildcard or sigil
+            return Words(start, end, (text.lower(),))
         field = _FIELD.fullmatch(text)
         if field and field.group(2):
             return self.filter(field.group(1).lower(), field.group(2), token)
@@ -294,7 +295,7 @@ class _Parser:
             if not folded.startswith("@") or " " in folded:
                 raise QueryError(f"{text!r} is not a mention (@handle)", start, end)
             return Mention(start, end, folded)
-        return Words(start, end, tuple(fold(text).tokens))
+        return Words(start, end, _fold_words(text))
 
     def prefix(self, token: _Token) -> Prefix:
         stem = token.text[:-1]
@@ -339,6 +340,14 @@ class _Parser:
                 f"invalid {field}: value {value!r}: expected {expected}", token.start, token.end
             )
         return Filter(token.start, token.end, field, value)
+
+
+def _fold_words(text: str) -> tuple[str, ...]:
+    """The folded words of a term or phrase; plain ASCII words fold to their lower case."""
+    words = text.split()
+    if text.isascii() and all(w.isalnum() for w in words):
+        return tuple(w.lower() for w in words)
+    return tuple(fold(text).tokens)
 
 
 def parse(source: str) -> Parsed:

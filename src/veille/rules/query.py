@@ -7,81 +7,74 @@ already folded (:func:`veille.normalise.fold.fold_word`), exactly as the matcher
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 FilterField = Literal["lang", "platform", "author", "domain"]
 FILTER_FIELDS: tuple[FilterField, ...] = ("lang", "platform", "author", "domain")
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
+# msgspec Structs rather than frozen dataclasses: a 100,000-rule catalogue builds some 300,000
+# nodes, and these are five times cheaper to create. gc=False is safe: trees are built bottom-up
+# from immutable parts, so they never hold a reference cycle.
+class Node(msgspec.Struct, frozen=True, gc=False):
     """Base of every query node: its ``[start, end)`` range in the query text."""
 
     start: int
     end: int
 
 
-@dataclass(frozen=True, slots=True)
-class Words(Node):
+class Words(Node, frozen=True, gc=False):
     """A term (one word) or a ``"phrase"`` (consecutive words), folded; also matches hashtags."""
 
     words: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Prefix(Node):
+class Prefix(Node, frozen=True, gc=False):
     """``stem*``: any word starting with the folded stem."""
 
     stem: str
 
 
-@dataclass(frozen=True, slots=True)
-class Hashtag(Node):
+class Hashtag(Node, frozen=True, gc=False):
     """``#tag``: only that hashtag (folded, stored without ``#``)."""
 
     tag: str
 
 
-@dataclass(frozen=True, slots=True)
-class Mention(Node):
+class Mention(Node, frozen=True, gc=False):
     """``@handle``: only that mention (folded, stored with its ``@``)."""
 
     handle: str
 
 
-@dataclass(frozen=True, slots=True)
-class Filter(Node):
+class Filter(Node, frozen=True, gc=False):
     """``lang:fr``, ``platform:bluesky``, ``author:handle``, ``domain:example.org``."""
 
     field: FilterField
     value: str
 
 
-@dataclass(frozen=True, slots=True)
-class Regex(Node):
+class Regex(Node, frozen=True, gc=False):
     """``/pattern/``: a google-re2 regular expression, case-insensitive, on the original text."""
 
     pattern: str
 
 
-@dataclass(frozen=True, slots=True)
-class And(Node):
+class And(Node, frozen=True, gc=False):
     children: tuple[Query, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Or(Node):
+class Or(Node, frozen=True, gc=False):
     children: tuple[Query, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Not(Node):
+class Not(Node, frozen=True, gc=False):
     child: Query
 
 
-@dataclass(frozen=True, slots=True)
-class Near(Node):
+class Near(Node, frozen=True, gc=False):
     """``a NEAR/n b`` (either order) or ``a ONEAR/n b`` (a first): at most n words between."""
 
     left: Positional
@@ -97,8 +90,7 @@ Positional = Atom | Or
 Query = Atom | Filter | Regex | And | Or | Not | Near
 
 
-@dataclass(frozen=True, slots=True)
-class Parsed:
+class Parsed(msgspec.Struct, frozen=True, gc=False):
     """A parsed query with its source text (terms are explained by their text in the query)."""
 
     source: str
