@@ -9,11 +9,16 @@ import pytest
 from veille.rules.bulk import collector_paused
 
 
-def test_pause_restores_the_collector_even_on_error() -> None:
-    assert gc.isenabled()
-    with pytest.raises(ValueError), collector_paused():
+def fail_while_paused() -> None:
+    with collector_paused():
         assert not gc.isenabled()
         raise ValueError("boom")
+
+
+def test_pause_restores_the_collector_even_on_error() -> None:
+    assert gc.isenabled()
+    with pytest.raises(ValueError, match="boom"):
+        fail_while_paused()
     assert gc.isenabled()
 
 

@@ -175,7 +175,8 @@ def test_byte_order_mark_is_ignored(tmp_path: Path) -> None:
 
 def test_deeply_nested_toml_is_an_error_not_a_crash(tmp_path: Path) -> None:
     loaded = load([write(tmp_path, "a = " + "[" * 100_000 + "]" * 100_000 + "\n")])
-    assert loaded.errors and "invalid TOML" in loaded.errors[0].message
+    assert loaded.errors
+    assert "invalid TOML" in loaded.errors[0].message
 
 
 def test_large_catalogue_loads_with_the_collector_restored(tmp_path: Path) -> None:
