@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from veille.cli import main
-from veille.cli.match import MAX_LINE_BYTES
+from veille.cli.jsonl import MAX_LINE_BYTES
 from veille.model import Enrichment, Finding
 
 # The package exports the click command under the module's name: fetch the module itself.

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from veille.cli import main
-from veille.cli.match import MAX_LINE_BYTES
+from veille.cli.jsonl import MAX_LINE_BYTES
 
 from .test_rules_cli import rules_file
 

@@ -9,7 +9,7 @@ from typing import Any
 import click
 import msgspec
 
-from veille.cli.match import MAX_LINE_BYTES, iter_lines
+from veille.cli.jsonl import JsonLines
 from veille.cli.rules import load_or_exit
 from veille.config import load_settings
 from veille.enrich import Detect, Urgent
@@ -160,23 +160,10 @@ def analyze(files: tuple[str, ...], config: str | None) -> None:
         severities = {r.id: r.severity for r in rules}
     velocity: dict[str, float] = {}  # of the post being analysed, from its input line
     urgent = Urgent(settings.urgency, severity_of=severities.get, velocity_of=_velocity(velocity))
-    decoder = msgspec.json.Decoder(InputPost)
     encoder = msgspec.json.Encoder()
     out = sys.stdout.buffer
-    bad = 0
-    for number, line in iter_lines(sys.stdin.buffer):
-        if line is None:
-            click.echo(f"line {number}: longer than {MAX_LINE_BYTES} bytes, skipped", err=True)
-            bad += 1
-            continue
-        if not line.strip():
-            continue
-        try:
-            item = decoder.decode(line)
-        except msgspec.DecodeError as exc:
-            click.echo(f"line {number}: invalid post: {exc}", err=True)
-            bad += 1
-            continue
+    lines = JsonLines(sys.stdin.buffer, InputPost)
+    for item in lines:
         author = item.author if isinstance(item.author, InputAuthor) else InputAuthor(item.author)
         followers = item.followers if item.followers is not None else author.followers
         post = Post(
@@ -200,5 +187,4 @@ def analyze(files: tuple[str, ...], config: str | None) -> None:
         enrichment = msgspec.structs.replace(enrichment, lang=post.lang)
         out.write(encoder.encode(analysis_line(item.id, enrichment)) + b"\n")
     out.flush()
-    if bad:
-        raise SystemExit(1)
+    lines.exit_if_bad()

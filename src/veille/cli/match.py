@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from typing import BinaryIO, Final
 
 import click
 import msgspec
 
+from veille.cli.jsonl import JsonLines
 from veille.cli.rules import load_or_exit
 from veille.match import Matcher
 from veille.model import Author, Post
-
-MAX_LINE_BYTES: Final = 1 << 20
 
 
 class InputPost(msgspec.Struct):
@@ -39,24 +36,6 @@ class OutputLine(msgspec.Struct):
     matches: list[OutputMatch]
 
 
-def iter_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
-    """Yield ``(line number, bytes)``; a line over the bound yields ``None`` (and is skipped)."""
-    number = 0
-    while True:
-        line = stream.readline(MAX_LINE_BYTES + 1)
-        if not line:
-            return
-        number += 1
-        if len(line) > MAX_LINE_BYTES:
-            while not line.endswith(b"\n"):  # drop the rest of the oversized line
-                line = stream.readline(MAX_LINE_BYTES)
-                if not line:
-                    break
-            yield number, None
-            continue
-        yield number, line
-
-
 @click.command("match")
 @click.option(
     "--rules",
@@ -76,23 +55,10 @@ def match(files: tuple[str, ...], explain: bool) -> None:
     A bad line is reported on stderr with its number and skipped; the exit status is then 1.
     """
     matcher = Matcher(load_or_exit(files))
-    decoder = msgspec.json.Decoder(InputPost)
     encoder = msgspec.json.Encoder()
     out = sys.stdout.buffer
-    bad = 0
-    for number, line in iter_lines(sys.stdin.buffer):
-        if line is None:
-            click.echo(f"line {number}: longer than {MAX_LINE_BYTES} bytes, skipped", err=True)
-            bad += 1
-            continue
-        if not line.strip():
-            continue
-        try:
-            item = decoder.decode(line)
-        except msgspec.DecodeError as exc:
-            click.echo(f"line {number}: invalid post: {exc}", err=True)
-            bad += 1
-            continue
+    lines = JsonLines(sys.stdin.buffer, InputPost)
+    for item in lines:
         post = Post(
             platform=item.platform,
             native_id=item.id,
@@ -112,5 +78,4 @@ def match(files: tuple[str, ...], explain: bool) -> None:
         ]
         out.write(encoder.encode(OutputLine(item.id, matches)) + b"\n")
     out.flush()
-    if bad:
-        raise SystemExit(1)
+    lines.exit_if_bad()
