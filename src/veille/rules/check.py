@@ -3,12 +3,12 @@ every post an evaluation. Errors are found by the parser and the file loader."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import product
-from typing import Final
+from typing import Final, NamedTuple
 
 from veille.rules.anchors import node_anchors
-from veille.rules.files import Diagnostic
+from veille.rules.files import Diagnostic, Sources
 from veille.rules.parser import MIN_STEM, unparse
 from veille.rules.query import And, Filter, Near, Not, Or, Prefix, Query, Words, walk
 from veille.rules.rule import Rule
@@ -70,17 +70,26 @@ def _satisfiable(root: Query, leaves: dict[str, Query], free: list[str]) -> bool
     return any(_consistent(t, leaves) and _evaluate(root, t) for t in _assignments(leaves, free))
 
 
-def check_rule(rule: Rule) -> list[str]:
-    """Warnings about one rule, as messages."""
-    warnings: list[str] = []
+class Finding(NamedTuple):
+    """A warning about a rule and the characters ``[start, end)`` of its query it is about."""
+
+    message: str
+    start: int
+    end: int
+
+
+def findings(rule: Rule) -> list[Finding]:
+    """Warnings about one rule, each with the part of the query it concerns."""
+    out: list[Finding] = []
     root = rule.query.root
+    whole = (0, len(rule.query.source))
     for node in walk(root):
         if isinstance(node, Words) and not node.words:
-            warnings.append(f"{rule.query.text(node)} has no letters or digits: it can never match")
+            message = f"{rule.query.text(node)} has no letters or digits: it can never match"
+            out.append(Finding(message, node.start, node.end))
         if isinstance(node, Prefix) and len(node.stem) <= MIN_STEM:
-            warnings.append(
-                f"very broad wildcard {rule.query.text(node)}: it matches many common words"
-            )
+            message = f"very broad wildcard {rule.query.text(node)}: it matches many common words"
+            out.append(Finding(message, node.start, node.end))
     # Expand NEAR's sides into variables too, so the truth table can respect what NEAR needs.
     leaves: dict[str, Query] = {}
     for leaf in _variables(root):
@@ -91,28 +100,38 @@ def check_rule(rule: Rule) -> list[str]:
     positive = [k for k, v in leaves.items() if not isinstance(v, Filter)]
     filters = [k for k, v in leaves.items() if isinstance(v, Filter)]
     if len(leaves) <= MAX_TRUTH_TABLE_VARIABLES and not _satisfiable(root, leaves, list(leaves)):
-        warnings.append("this rule can never match (its conditions contradict each other)")
+        message = "this rule can never match (its conditions contradict each other)"
+        out.append(Finding(message, *whole))
     elif not positive:
-        warnings.append("only filters and no term: it matches every post that passes them")
+        message = "only filters and no term: it matches every post that passes them"
+        out.append(Finding(message, *whole))
     elif len(filters) <= MAX_TRUTH_TABLE_VARIABLES and _satisfiable(root, leaves, filters):
-        warnings.append(
+        message = (
             "this rule matches posts containing none of its terms (NOT-only): "
             "it will flag almost everything"
         )
+        negation = next((n for n in walk(root) if isinstance(n, Not)), None)
+        out.append(Finding(message, *((negation.start, negation.end) if negation else whole)))
     elif positive and node_anchors(root) is None:
-        warnings.append(
+        message = (
             "no required word, phrase or hashtag: this rule is evaluated for every post "
             "(keep such rules rare)"
         )
-    return warnings
-
-
-def check(rules: Iterable[Rule]) -> list[Diagnostic]:
-    """Warnings for every rule, located at the rule's definition."""
-    out: list[Diagnostic] = []
-    for rule in rules:
-        for message in check_rule(rule):
-            out.append(
-                Diagnostic("warning", message, rule.file or "<rules>", rule.line, rule=rule.id)
-            )
+        out.append(Finding(message, *whole))
     return out
+
+
+def check_rule(rule: Rule) -> list[str]:
+    """Warnings about one rule, as messages."""
+    return [finding.message for finding in findings(rule)]
+
+
+def check(rules: Iterable[Rule], texts: Mapping[str, str] | None = None) -> list[Diagnostic]:
+    """Warnings for every rule; with the rule files' ``texts`` (:attr:`Loaded.texts`), each
+    points at the part of the query it is about, else at the rule's definition."""
+    sources = Sources(texts or {})
+    return [
+        sources.at_query("warning", finding.message, rule, finding.start, finding.end)
+        for rule in rules
+        for finding in findings(rule)
+    ]

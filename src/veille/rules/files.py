@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -74,6 +74,8 @@ class Loaded:
 
     rules: list[Rule] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)
+    """Each file's text as loaded, so that later checks can point into it (:class:`Sources`)."""
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -125,6 +127,11 @@ class _Locator:
         while end < len(self.lines) and not _TABLE.match(self.lines[end]):
             end += 1
         return range(start, end)
+
+    @cached_property
+    def index_of_header(self) -> dict[int, int]:
+        """0-based header line → index of its ``[[rule]]``."""
+        return {line: index for index, line in enumerate(self.headers)}
 
     def header_line(self, index: int) -> int:
         return self.headers[index] + 1 if index < len(self.headers) else 0
@@ -210,22 +217,39 @@ def _diagnostic(
     return Diagnostic(level, message, file, line0 + 1, column0 + 1, length, source, rule)
 
 
-def _query_error(
-    exc: QueryError, query: str, file: str, loc: _Locator, index: int, rule: str
+def _query_diagnostic(
+    level: Literal["error", "warning"],
+    message: str,
+    start: int,
+    end: int,
+    query: str,
+    file: str,
+    loc: _Locator,
+    index: int,
+    rule: str,
 ) -> Diagnostic:
+    """A diagnostic pointing at characters ``[start, end)`` of the n-th rule's query."""
     key = loc.key(index, "query")
     if key is None:
-        return _diagnostic("error", exc.message, file, loc, None, rule=rule)
+        return _diagnostic(level, message, file, loc, None, rule=rule)
     line0, col0 = key
     offsets = loc.string_offsets(loc.line_starts[line0] + col0, query)
     if offsets is None:
-        return _diagnostic("error", exc.message, file, loc, line0, col0, rule=rule)
-    start = offsets[min(exc.start, len(offsets) - 1)]
-    end = offsets[min(exc.end, len(offsets) - 1)]
-    line, column = loc.position(start)
-    end_line, end_column = loc.position(end)
+        return _diagnostic(level, message, file, loc, line0, col0, rule=rule)
+    first = offsets[min(start, len(offsets) - 1)]
+    last = offsets[min(end, len(offsets) - 1)]
+    line, column = loc.position(first)
+    end_line, end_column = loc.position(last)
     length = end_column - column if end_line == line else len(loc.lines[line - 1]) - column + 1
-    return _diagnostic("error", exc.message, file, loc, line - 1, column - 1, length, rule)
+    return _diagnostic(level, message, file, loc, line - 1, column - 1, length, rule)
+
+
+def _query_error(
+    exc: QueryError, query: str, file: str, loc: _Locator, index: int, rule: str
+) -> Diagnostic:
+    return _query_diagnostic(
+        "error", exc.message, exc.start, exc.end, query, file, loc, index, rule
+    )
 
 
 def _text_field(raw: dict[str, Any], key: str) -> str:
@@ -272,17 +296,23 @@ def _field_of(message: str) -> str:
 
 
 def _key_error(
-    message: str, key: str | None, index: int, file: str, loc: _Locator, rule: str = ""
+    message: str,
+    key: str | None,
+    index: int,
+    file: str,
+    loc: _Locator,
+    rule: str = "",
+    level: Literal["error", "warning"] = "error",
 ) -> Diagnostic:
-    """An error located at ``key = …`` in the n-th rule, or at its header."""
+    """An error (or warning) located at ``key = …`` in the n-th rule, or at its header."""
     where = loc.key(index, key) if key else None
     if where:
         line0, col0 = where
         return _diagnostic(
-            "error", message, file, loc, line0, col0, len(loc.lines[line0]) - col0, rule
+            level, message, file, loc, line0, col0, len(loc.lines[line0]) - col0, rule
         )
     header = loc.header_line(index)
-    return _diagnostic("error", message, file, loc, header - 1 if header else None, 0, 8, rule)
+    return _diagnostic(level, message, file, loc, header - 1 if header else None, 0, 8, rule)
 
 
 def _check_table(raw: dict[str, Any], index: int, file: str, loc: _Locator) -> Diagnostic | None:
@@ -313,6 +343,7 @@ def _toml(text: str) -> dict[str, Any]:
 def load_text(text: str, file: str, loaded: Loaded) -> None:
     """Parse one rule file's text into ``loaded`` (rules and diagnostics)."""
     text = text.removeprefix("\ufeff")  # a byte-order mark some editors write is not TOML
+    loaded.texts[file] = text
     loc = _Locator(text)
     try:
         data = _toml(text)
@@ -400,21 +431,62 @@ def _load_file(path: Path, loaded: Loaded) -> None:
     load_text(text, name, loaded)
 
 
+class Sources:
+    """The texts of loaded rule files: points a later finding about a rule at the exact place
+    in its file (a key's value, or characters of its query), with the caret line."""
+
+    def __init__(self, texts: Mapping[str, str]) -> None:
+        self.texts = texts
+        self._locators: dict[str, _Locator] = {}
+
+    def _find(self, rule: Rule) -> tuple[_Locator, int] | None:
+        text = self.texts.get(rule.file)
+        if text is None or not rule.line:
+            return None
+        loc = self._locators.get(rule.file)
+        if loc is None:
+            loc = self._locators[rule.file] = _Locator(text)
+        index = loc.index_of_header.get(rule.line - 1)
+        return None if index is None else (loc, index)
+
+    def _unlocated(
+        self, level: Literal["error", "warning"], message: str, rule: Rule
+    ) -> Diagnostic:
+        return Diagnostic(level, message, rule.file or "<rules>", rule.line, rule=rule.id)
+
+    def at_key(
+        self, level: Literal["error", "warning"], message: str, rule: Rule, key: str
+    ) -> Diagnostic:
+        """A diagnostic at the value of ``key = …`` in the rule's table."""
+        found = self._find(rule)
+        if found is None:
+            return self._unlocated(level, message, rule)
+        loc, index = found
+        return _key_error(message, key, index, rule.file, loc, rule.id, level)
+
+    def at_query(
+        self, level: Literal["error", "warning"], message: str, rule: Rule, start: int, end: int
+    ) -> Diagnostic:
+        """A diagnostic under characters ``[start, end)`` of the rule's query."""
+        found = self._find(rule)
+        if found is None:
+            return self._unlocated(level, message, rule)
+        loc, index = found
+        source = rule.query.source
+        return _query_diagnostic(level, message, start, end, source, rule.file, loc, index, rule.id)
+
+
 def _drop_duplicates(loaded: Loaded) -> None:
     first: dict[str, Rule] = {}
     kept: list[Rule] = []
+    sources = Sources(loaded.texts)
     for rule in loaded.rules:
         if rule.id in first:
-            loaded.diagnostics.append(
-                Diagnostic(
-                    "warning",
-                    f"duplicate id {rule.id!r} (first defined at {first[rule.id].where}): "
-                    "this later definition is ignored",
-                    rule.file,
-                    rule.line,
-                    rule=rule.id,
-                )
+            message = (
+                f"duplicate id {rule.id!r} (first defined at {first[rule.id].where}): "
+                "this later definition is ignored"
             )
+            loaded.diagnostics.append(sources.at_key("warning", message, rule, "id"))
         else:
             first[rule.id] = rule
             kept.append(rule)
