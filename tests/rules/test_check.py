@@ -66,7 +66,7 @@ def located(tmp_path: Path, body: str) -> list[str]:
     path = tmp_path / "rules.toml"
     path.write_text(body, encoding="utf-8")
     loaded = load([path])
-    found = loaded.diagnostics + check(loaded.rules, loaded.texts)
+    found = loaded.diagnostics + check(loaded.rules)
     return [d.format().replace(str(path), "f") for d in found]
 
 
@@ -110,6 +110,22 @@ def test_duplicate_id_points_at_the_second_id(tmp_path: Path) -> None:
 
 
 def test_without_the_file_text_warnings_keep_the_rule_line(tmp_path: Path) -> None:
-    rule = Rule(id="r", query=Rule.of("r", "pol*").query, file="gone.toml", line=3)
-    (diagnostic,) = check([rule], {"other.toml": ""})
-    assert diagnostic.format().startswith("gone.toml:3: warning: very broad wildcard")
+    rule = Rule(id="r", query=Rule.of("r", "pol*").query, file=str(tmp_path / "gone"), line=3)
+    (diagnostic,) = check([rule])
+    assert diagnostic.format() == (
+        f"{tmp_path / 'gone'}:3: warning: very broad wildcard pol*: "
+        "it matches many common words [rule r]"
+    )
+
+
+def test_a_file_changed_since_loading_falls_back_to_its_place(tmp_path: Path) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text('[[rule]]\nid = "r"\nseverity = "low"\nquery = "pol*"\n', encoding="utf-8")
+    rules = load([path]).rules
+    path.write_text('[[rule]]\nid = "r"\nseverity = "low"\nquery = "polic*"\n', encoding="utf-8")
+    (diagnostic,) = check(rules)
+    assert diagnostic.line == 4
+    assert "very broad wildcard pol*" in diagnostic.message
+    # the given text wins over the file on disk
+    (diagnostic,) = check(rules, {str(path): '[[rule]]\nquery = "pol*"\n'})
+    assert (diagnostic.line, diagnostic.column) == (2, 10)

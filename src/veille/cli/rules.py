@@ -62,7 +62,7 @@ def check_command(files: tuple[str, ...], strict: bool) -> None:
     """Validate rule FILES (or folders of *.toml): errors with file, line and column, and
     warnings (rules that can never match, duplicate ids, broad wildcards, NOT-only rules)."""
     loaded: Loaded = load(files)
-    diagnostics = loaded.diagnostics + check(loaded.rules, loaded.texts)
+    diagnostics = loaded.diagnostics + check(loaded.rules)
     for d in sorted(diagnostics, key=lambda d: (d.file, d.line, d.column)):
         click.echo(d.format())
     errors = len(loaded.errors)

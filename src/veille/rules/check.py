@@ -127,9 +127,9 @@ def check_rule(rule: Rule) -> list[str]:
 
 
 def check(rules: Iterable[Rule], texts: Mapping[str, str] | None = None) -> list[Diagnostic]:
-    """Warnings for every rule; with the rule files' ``texts`` (:attr:`Loaded.texts`), each
-    points at the part of the query it is about, else at the rule's definition."""
-    sources = Sources(texts or {})
+    """Warnings for every rule, each pointing at the part of its query it is about in the rule
+    file (``texts``, by file name, else read again), or at the rule's line when not found."""
+    sources = Sources(texts)
     return [
         sources.at_query("warning", finding.message, rule, finding.start, finding.end)
         for rule in rules

@@ -74,8 +74,6 @@ class Loaded:
 
     rules: list[Rule] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    texts: dict[str, str] = field(default_factory=dict)
-    """Each file's text as loaded, so that later checks can point into it (:class:`Sources`)."""
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -343,7 +341,6 @@ def _toml(text: str) -> dict[str, Any]:
 def load_text(text: str, file: str, loaded: Loaded) -> None:
     """Parse one rule file's text into ``loaded`` (rules and diagnostics)."""
     text = text.removeprefix("\ufeff")  # a byte-order mark some editors write is not TOML
-    loaded.texts[file] = text
     loc = _Locator(text)
     try:
         data = _toml(text)
@@ -408,44 +405,55 @@ def load_text(text: str, file: str, loaded: Loaded) -> None:
 def load(paths: Iterable[str | Path]) -> Loaded:
     """Load rule files and folders, collecting every diagnostic instead of stopping at one."""
     loaded = Loaded()
+    texts: dict[str, str] = {}
     with collector_paused():
         for path in expand(paths):
-            _load_file(path, loaded)
-    _drop_duplicates(loaded)
+            text = _read(path, loaded)
+            if text is not None:
+                texts[str(path)] = text
+                load_text(text, str(path), loaded)
+    _drop_duplicates(loaded, Sources(texts))
     return loaded
 
 
-def _load_file(path: Path, loaded: Loaded) -> None:
+def _read(path: Path, loaded: Loaded | None = None) -> str | None:
+    """A rule file's text, or None (with an error in ``loaded``) when it cannot be read."""
     name = str(path)
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
-            loaded.diagnostics.append(
-                Diagnostic("error", f"file larger than {MAX_FILE_BYTES >> 20} MiB", name)
-            )
-            return
-        text = path.read_text(encoding="utf-8")
+            message = f"file larger than {MAX_FILE_BYTES >> 20} MiB"
+        else:
+            return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        loaded.diagnostics.append(Diagnostic("error", f"cannot read: {message}", name))
-        return
-    load_text(text, name, loaded)
+        message = f"cannot read: {message}"
+    if loaded is not None:
+        loaded.diagnostics.append(Diagnostic("error", message, name))
+    return None
 
 
 class Sources:
-    """The texts of loaded rule files: points a later finding about a rule at the exact place
-    in its file (a key's value, or characters of its query), with the caret line."""
+    """Rule files' texts (given, or read again when needed): points a finding about a rule at
+    the exact place in its file (a key's value, or characters of its query), with a caret."""
 
-    def __init__(self, texts: Mapping[str, str]) -> None:
-        self.texts = texts
-        self._locators: dict[str, _Locator] = {}
+    def __init__(self, texts: Mapping[str, str] | None = None) -> None:
+        self.texts = texts or {}
+        self._locators: dict[str, _Locator | None] = {}
+
+    def _locator(self, file: str) -> _Locator | None:
+        if file not in self._locators:
+            text = self.texts.get(file)
+            if text is None:
+                text = _read(Path(file))
+            self._locators[file] = _Locator(text.removeprefix("\ufeff")) if text else None
+        return self._locators[file]
 
     def _find(self, rule: Rule) -> tuple[_Locator, int] | None:
-        text = self.texts.get(rule.file)
-        if text is None or not rule.line:
-            return None
-        loc = self._locators.get(rule.file)
+        # A file changed since loading is caught below: the query must still be found, as
+        # written, at the rule's place, or the diagnostic falls back to the rule's line.
+        loc = self._locator(rule.file) if rule.file and rule.line else None
         if loc is None:
-            loc = self._locators[rule.file] = _Locator(text)
+            return None
         index = loc.index_of_header.get(rule.line - 1)
         return None if index is None else (loc, index)
 
@@ -476,10 +484,9 @@ class Sources:
         return _query_diagnostic(level, message, start, end, source, rule.file, loc, index, rule.id)
 
 
-def _drop_duplicates(loaded: Loaded) -> None:
+def _drop_duplicates(loaded: Loaded, sources: Sources) -> None:
     first: dict[str, Rule] = {}
     kept: list[Rule] = []
-    sources = Sources(loaded.texts)
     for rule in loaded.rules:
         if rule.id in first:
             message = (
