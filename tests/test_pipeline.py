@@ -54,6 +54,7 @@ class MemorySink:
         folded: Sequence[str] | None = None,
         source: str = "",
         enrichments: Sequence[Enrichment] | None = None,
+        checked: bool = False,
     ) -> None:
         self.attempts += 1
         if self.delay:

@@ -18,7 +18,7 @@ Span = tuple[int, int]
 """A half-open ``[start, end)`` range of character offsets in a post's original text."""
 
 
-class Author(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Author(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Who wrote a post, as far as the platform tells us."""
 
     id: str = ""
@@ -27,7 +27,7 @@ class Author(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     followers: int | None = None
 
 
-class RawItem(msgspec.Struct, frozen=True, kw_only=True):
+class RawItem(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A payload exactly as a source received it, before any interpretation.
 
     Keeping the raw bytes until normalisation means a payload that fails to map can be
@@ -44,7 +44,7 @@ class RawItem(msgspec.Struct, frozen=True, kw_only=True):
     """Where in the source it came from (``line 12``, ``request 3 item 4``): quoted in errors."""
 
 
-class Post(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Post(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     """One public post (or comment, reply, article) in the platform-neutral shape.
 
     Its identity is ``(platform, native_id)``: storing is an upsert on that key.
@@ -80,7 +80,7 @@ class Post(msgspec.Struct, kw_only=True, omit_defaults=True):
         return (self.platform, self.native_id)
 
 
-class Match(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Match(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """A watch rule matched a post; spans explain why, for highlighting."""
 
     rule: str
@@ -92,7 +92,7 @@ class Match(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     backfilled: bool = False
 
 
-class Finding(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Finding(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """What one detector found in a post: a kind, a verdict or a hit, where, and why.
 
     Two shapes share this record. A *classifier* (threat, sentiment …) gives one finding per
@@ -139,7 +139,7 @@ PERSONAL_KINDS: Final[frozenset[str]] = frozenset(
 for whoever may not see personal data."""
 
 
-class Urgency(msgspec.Struct, frozen=True, kw_only=True):
+class Urgency(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """How urgent a post is and why, in words an operator reads on a pager."""
 
     severity: Severity = "info"
@@ -149,7 +149,7 @@ class Urgency(msgspec.Struct, frozen=True, kw_only=True):
     """E.g. ``("call to violence", "names a protected officer", "3,000 followers")``."""
 
 
-class Enrichment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Enrichment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Everything the enrich stage learned about one post."""
 
     lang: str = ""
@@ -173,7 +173,7 @@ class Enrichment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 Stage = Literal["source", "normalise", "match", "enrich", "store", "alert"]
 
 
-class Quarantined(msgspec.Struct, frozen=True, kw_only=True):
+class Quarantined(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A record that failed a stage, kept whole with its error so that nothing is silently lost.
 
     The rest of its batch goes on; an operator can read the error, fix the cause and replay

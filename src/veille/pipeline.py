@@ -42,8 +42,9 @@ from veille.bus.memory import Channel, ChannelClosed
 from veille.clock import Clock, utcnow
 from veille.model import Enrichment, Match, Post, Quarantined, RawItem, Stage
 from veille.normalise.fold import Folded, fold
-from veille.normalise.registry import normalise
+from veille.normalise.registry import mapper_for
 from veille.sources.base import Batch, Source
+from veille.store.checks import MAX_ID, MAX_PLATFORM, check_post
 
 log = logging.getLogger(__name__)
 
@@ -129,33 +130,59 @@ class Processor:
 
     def __call__(self, items: Sequence[RawItem]) -> Processed:
         out = Processed()
+        posts, sources, found, scans, enrichments = (
+            out.posts,
+            out.sources,
+            out.matches,
+            out.folded,
+            out.enrichments,
+        )
+        language, enrichers, match = self.language, self.enrichers, self.matcher.match
         for item in items:
             stage: Stage = "normalise"
             try:
-                done = Processed()  # one payload's posts: kept whole, or quarantined whole
-                for post in normalise(item):
+                mapped = mapper_for(item.platform)(item)
+                # One payload's posts are kept whole, or quarantined whole on an error.
+                done: list[tuple[Post, list[Match], str, Enrichment | None]] = []
+                for post in (mapped,) if isinstance(mapped, Post) else mapped:
                     stage = "normalise"
+                    refused = check_post(post)
+                    if refused is not None:
+                        # What the store would refuse, found here (in a worker process when
+                        # there is one) so the store does not check again.
+                        out.quarantined.append(
+                            quarantine(item, "store", _refusal(post, refused), self.clock)
+                        )
+                        continue
                     folded = fold(post.text)
-                    if self.language is not None:
-                        post.lang = self.language(post, folded)
+                    if language is not None:
+                        post.lang = language(post, folded)
                     elif not post.lang:
                         post.lang = post.lang_hint
                     stage = "match"
-                    matches = self.matcher.match(post, folded)
-                    if self.enrichers:
+                    matches = match(post, folded)
+                    enrichment = None
+                    if enrichers:
                         stage = "enrich"
                         enrichment = Enrichment(lang=post.lang)
-                        for enrich in self.enrichers:
+                        for enrich in enrichers:
                             enrichment = enrich(post, folded, matches, enrichment)
-                        done.enrichments.append(enrichment)
-                    done.posts.append(post)
-                    done.sources.append(item.source)
-                    done.matches.append(matches)
-                    done.folded.append(folded.scan)
-                out.extend(done)
+                    done.append((post, matches, folded.scan, enrichment))
             except Exception as exc:  # one bad record must not stop its neighbours
                 out.quarantined.append(quarantine(item, stage, exc, self.clock))
+                continue
+            for post, matches, scan, enrichment in done:
+                posts.append(post)
+                sources.append(item.source)
+                found.append(matches)
+                scans.append(scan)
+                if enrichment is not None:
+                    enrichments.append(enrichment)
         return out
+
+
+def _refusal(post: Post, error: str) -> str:
+    return f"post {post.platform[:MAX_PLATFORM]}:{post.native_id[:MAX_ID]!r}: {error}"
 
 
 def quarantine(
@@ -214,10 +241,12 @@ class Sink(Protocol):
         folded: Sequence[str] | None = None,
         source: str = "",
         enrichments: Sequence[Enrichment] | None = None,
+        checked: bool = False,
     ) -> Any:
         """Store posts (upsert), their matches and findings, quarantined records and cursors
         atomically; the result may list the conversations it ``flagged`` as
-        ``(platform, root)``."""
+        ``(platform, root)``. ``checked``: every post passed ``veille.store.checks.check_post``
+        already."""
         ...
 
 
@@ -577,6 +606,7 @@ class Pipeline:
                 folded=done.folded,
                 source=sources.pop() if len(sources) == 1 else "",
                 enrichments=done.enrichments if done.enrichments else None,
+                checked=True,  # the Processor ran the store's checks
             )
         )
         return list(getattr(result, "flagged", ()))

@@ -59,6 +59,24 @@ class Dialect:
         return f"{select} WHERE platform = {self.mark} AND {column}"
 
 
+def next_ids(conn: sa.Connection, table: str, count: int) -> list[int]:
+    """``count`` fresh row ids of ``table`` (whose key is ``id``), for rows the caller inserts
+    with explicit ids: SQLite continues after the largest (the writer holds the write lock from
+    ``BEGIN IMMEDIATE``), PostgreSQL draws them from the column's sequence."""
+    if count <= 0:
+        return []
+    if conn.dialect.name == "sqlite":
+        # Our own constant table name.
+        top = conn.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {table}").scalar_one()  # noqa: S608
+        return list(range(top + 1, top + 1 + count))
+    rows = conn.exec_driver_sql(
+        f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "  # noqa: S608
+        "FROM generate_series(1, %s)",
+        (count,),
+    ).all()
+    return [row[0] for row in rows]
+
+
 def by_platform(keys: Iterable[Key]) -> list[tuple[str, list[str]]]:
     grouped: dict[str, set[str]] = {}
     for platform, native in keys:

@@ -117,6 +117,7 @@ class Store:
         folded: Sequence[str] | None = None,
         source: str = "",
         enrichments: Sequence[Enrichment] | None = None,
+        checked: bool = False,
     ) -> WriteResult:
         """Store a batch in ONE transaction: posts (upserted by ``(platform, native_id)``, edits
         to history, deletions recorded), their matches and detector findings, conversation
@@ -128,6 +129,8 @@ class Store:
         in ``findings`` against the post's current text version).
         A post the store cannot keep (over a bound, NUL or lone surrogate in a field) is
         quarantined under ``source`` with stage ``store``; the rest of the batch goes on.
+        ``checked`` says the caller ran :func:`veille.store.checks.check_post` on every post
+        already (the pipeline does, in its worker processes): they are not checked again.
         """
         for attempt in range(_RETRIES):
             try:
@@ -142,6 +145,7 @@ class Store:
                         source,
                         self.clock(),
                         enrichments,
+                        checked,
                     )
             except sa.exc.IntegrityError:
                 # Another writer (PostgreSQL scale-out) inserted one of these posts first:

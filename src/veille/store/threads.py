@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+import orjson
 import sqlalchemy as sa
 
 from veille import conversations as conv
 from veille.store.schema import conversation_participants, conversations, posts
-from veille.store.sql import CHUNK, Dialect, as_time, by_platform, chunks
+from veille.store.sql import CHUNK, Dialect, as_time, by_platform, chunks, next_ids
+from veille.store.types import time_binder
 
 _ACTIVITY: Final = sa.case(
     (posts.c.created_at <= posts.c.stored_at, posts.c.created_at),
@@ -37,24 +39,6 @@ _CONVERSATION_FIELDS: Final = [
     "last_activity",
 ]
 
-_INSERT_CONVERSATION: Final = sa.insert(conversations).values(
-    {
-        name: sa.bindparam(f"b_{name}", type_=conversations.c[name].type)
-        for name in _CONVERSATION_FIELDS
-    }
-)
-
-_UPDATE_CONVERSATION: Final = (
-    sa.update(conversations)
-    .where(conversations.c.id == sa.bindparam("b_id"))
-    .values(
-        {
-            name: sa.bindparam(f"b_{name}", type_=conversations.c[name].type)
-            for name in _CONVERSATION_FIELDS
-        }
-    )
-)
-
 
 def conversation_from_row(r: Any) -> conv.Conversation:
     """A :class:`veille.conversations.Conversation` from a ``conversations`` row."""
@@ -77,6 +61,20 @@ class ConversationWriter:
 
     def __init__(self, sql: Dialect) -> None:
         self.sql = sql
+        self.bind_time = time_binder(sql.name)
+        mark = sql.mark
+        # Our own constant table and column names; every value is bound.
+        fields = ", ".join(_CONVERSATION_FIELDS)
+        self.sql_insert = (
+            f"INSERT INTO conversations (id, {fields}) "  # noqa: S608
+            f"VALUES ({', '.join([mark] * (len(_CONVERSATION_FIELDS) + 1))})"
+        )
+        assignments = ", ".join(f"{name} = {mark}" for name in _CONVERSATION_FIELDS)
+        self.sql_update = f"UPDATE conversations SET {assignments} WHERE id = {mark}"  # noqa: S608
+        self.sql_join = (
+            "INSERT INTO conversation_participants (conversation_id, author) "  # noqa: S608
+            f"VALUES ({mark}, {mark}) ON CONFLICT DO NOTHING"
+        )
 
     def relink(self, conn: sa.Connection, relinks: Mapping[conv.Key, str]) -> None:
         """Move posts and conversations from provisional roots that turned out to be replies."""
@@ -169,55 +167,65 @@ class ConversationWriter:
                     )
         return found
 
-    def save(self, conn: sa.Connection, outcome: conv.Outcome) -> None:
+    def save(
+        self,
+        conn: sa.Connection,
+        outcome: conv.Outcome,
+        archive: Mapping[conv.Key, conv.ArchiveStats] | None = None,
+    ) -> None:
+        """Store what :func:`veille.conversations.follow` decided.
+
+        ``archive`` is what it was given: a newly flagged conversation absent from it had no
+        stored post before this batch, so its participants are all in ``outcome.joined`` and
+        the archive is not searched for more (``None``: search for every flagged one).
+        """
         if not outcome.conversations:
             return
         self._store_conversations(conn, list(outcome.conversations.values()))
-        flagged = [outcome.conversations[key] for key in outcome.flagged]
+        flagged = [
+            outcome.conversations[key]
+            for key in outcome.flagged
+            if archive is None or key in archive
+        ]
         self._participants_from_archive(conn, flagged)
         if outcome.joined:
-            rows = [
-                {"conversation_id": outcome.conversations[key].id, "author": author}
-                for key, author in outcome.joined
-            ]
-            conn.execute(self.sql.insert_ignore(conversation_participants), rows)
+            rows = [(outcome.conversations[key].id, author) for key, author in outcome.joined]
+            cursor = conn.connection.cursor()
+            try:
+                cursor.executemany(self.sql_join, rows)
+            finally:
+                cursor.close()
         self._recount(conn, [c.id for c in outcome.conversations.values() if c.id is not None])
 
     def _store_conversations(self, conn: sa.Connection, items: Sequence[conv.Conversation]) -> None:
         """Insert new conversations (setting their ids) and update the others, in bulk."""
+        t = self.bind_time
 
-        def values(c: conv.Conversation) -> dict[str, Any]:
-            return {
-                "b_platform": c.platform,
-                "b_root": c.root,
-                "b_flagged_at": c.flagged_at,
-                "b_follow_until": c.follow_until,
-                "b_rules": sorted(c.rules),
-                "b_post_count": c.post_count,
-                "b_first_activity": c.first_activity,
-                "b_last_activity": c.last_activity,
-            }
+        def values(c: conv.Conversation) -> tuple[Any, ...]:
+            return (
+                c.platform,
+                c.root,
+                t(c.flagged_at),
+                t(c.follow_until),
+                orjson.dumps(sorted(c.rules)).decode(),
+                c.post_count,
+                None if c.first_activity is None else t(c.first_activity),
+                None if c.last_activity is None else t(c.last_activity),
+            )
 
         fresh = [c for c in items if c.id is None]
         known = [c for c in items if c.id is not None]
-        if fresh:
-            conn.execute(_INSERT_CONVERSATION, [values(c) for c in fresh])
-            ids = self._conversation_ids(conn, [c.key for c in fresh])
-            for c in fresh:
-                c.id = ids[c.key]
-        if known:
-            conn.execute(_UPDATE_CONVERSATION, [{"b_id": c.id, **values(c)} for c in known])
-
-    def _conversation_ids(
-        self, conn: sa.Connection, keys: Iterable[conv.Key]
-    ) -> dict[conv.Key, int]:
-        c = conversations.c
-        found: dict[conv.Key, int] = {}
-        for platform, roots in by_platform(keys):
-            for chunk in chunks(roots):
-                query = sa.select(c.id, c.root).where(c.platform == platform, c.root.in_(chunk))
-                found.update(((platform, root), row_id) for row_id, root in conn.execute(query))
-        return found
+        cursor = conn.connection.cursor()
+        try:
+            if fresh:
+                ids = next_ids(conn, "conversations", len(fresh))
+                for c, row_id in zip(fresh, ids, strict=True):
+                    c.id = row_id
+                cursor.executemany(self.sql_insert, [(c.id, *values(c)) for c in fresh])
+            if known:
+                cursor.executemany(self.sql_update, [(*values(c), c.id) for c in known])
+        finally:
+            cursor.close()
 
     def _participants_from_archive(
         self, conn: sa.Connection, items: Sequence[conv.Conversation]

@@ -31,7 +31,7 @@ from veille.store.schema import (
     posts,
     quarantine,
 )
-from veille.store.sql import CHUNK, Dialect, as_time, by_platform
+from veille.store.sql import CHUNK, Dialect, as_time, by_platform, next_ids
 from veille.store.threads import ConversationWriter
 from veille.store.types import aware, time_binder
 
@@ -128,6 +128,9 @@ class _Plan:
     deletes: list[dict[str, Any]] = field(default_factory=list)
     matches: list[tuple[Any, ...]] = field(default_factory=list)
     findings: list[tuple[Any, ...]] = field(default_factory=list)
+    fresh_ids: tuple[int, int] | None = None
+    """First and last row id of ``inserts`` (consecutive): their full-text rows are copied
+    from the posts table by one statement."""
 
 
 class BatchWriter:
@@ -169,13 +172,12 @@ class BatchWriter:
             " ON CONFLICT (post_id, post_version, seq) DO NOTHING",
         )
         self.sql_fts_insert = insert("posts_fts", ("rowid", "search_text"))
+        self.sql_fts_copy = (
+            "INSERT INTO posts_fts (rowid, search_text) "
+            "SELECT id, search_text FROM posts WHERE id BETWEEN ? AND ?"
+        )
         self.sql_fts_delete = insert("posts_fts", ("posts_fts", "rowid", "search_text")).replace(
             f"({mark},", "('delete',", 1
-        )
-        self.sql_next_ids = (
-            "SELECT coalesce(max(id), 0) FROM posts"
-            if self.sqlite
-            else "SELECT nextval(pg_get_serial_sequence('posts', 'id')) FROM generate_series(1, %s)"
         )
 
     # -- entry point -------------------------------------------------------------------------
@@ -191,6 +193,7 @@ class BatchWriter:
         source: str,
         now: datetime,
         enrichments: Sequence[Enrichment] | None = None,
+        checked: bool = False,
     ) -> WriteResult:
         """Write a batch on ``conn`` inside its (already begun) transaction."""
         if matches is not None and len(matches) != len(batch):
@@ -202,12 +205,15 @@ class BatchWriter:
         result = WriteResult(post_ids=[None] * len(batch))
         refused: list[Quarantined] = list(rejected)
         valid: list[int] = []
-        for index, post in enumerate(batch):
-            error = check_post(post)
-            if error is None:
-                valid.append(index)
-            else:
-                refused.append(refusal(post, error, source, now))
+        if checked:
+            valid = list(range(len(batch)))
+        else:
+            for index, post in enumerate(batch):
+                error = check_post(post)
+                if error is None:
+                    valid.append(index)
+                else:
+                    refused.append(refusal(post, error, source, now))
         for round_ in _rounds(batch, valid):
             self._write_round(conn, batch, round_, matches, folded, enrichments, now, result)
         if refused:
@@ -231,34 +237,101 @@ class BatchWriter:
         result: WriteResult,
     ) -> None:
         round_posts = [batch[i] for i in indices]
-        existing = self._lookup_posts(conn, round_posts)
-        parents = self._lookup_roots(
-            conn, {(p.platform, p.reply_to) for p in round_posts if p.reply_to and not p.root_id}
-        )
+        keys = [(p.platform, p.native_id) for p in round_posts]
+        existing = self._lookup_posts(conn, keys)
         known = {key: row.conv_root for key, row in existing.items()}
-        known.update(parents)
+        parents = {(p.platform, p.reply_to) for p in round_posts if p.reply_to and not p.root_id}
+        known.update(self._lookup_roots(conn, parents.difference(known)))
         threads = conv.resolve_roots(round_posts, known)
         self.threads.relink(conn, threads.relinks)
+        roots = threads.roots
 
-        match_lists: list[Sequence[Match]] = [
-            matches[i] if matches is not None else () for i in indices
-        ]
-        activities = [
-            conv.Activity(
-                conversation=(post.platform, root),
-                author=conv.participant(post),
-                at=conv.activity_time(post, now),
-                rules=frozenset(m.rule for m in found) if found else _NO_RULES,
-                new=post.key not in existing,
+        match_lists: list[Sequence[Match]] = (
+            [matches[i] for i in indices] if matches is not None else [()] * len(indices)
+        )
+        outcome, archive, keep = self._follow(
+            conn, round_posts, keys, roots, match_lists, existing, now
+        )
+
+        old_texts = self._old_texts(conn, existing, round_posts) if existing else set()
+        plan = _Plan()
+        found_at = self.bind_time(now)
+        fresh: list[int] = []  # positions in the round of the posts to insert
+        for position, index in enumerate(indices):
+            row = existing.get(keys[position]) if existing else None
+            if row is None:
+                if keep is None or keep[position]:
+                    fresh.append(position)
+                else:
+                    result.dropped += 1
+                continue
+            post = round_posts[position]
+            result.post_ids[index] = row.id
+            if (row.id, post.text) in old_texts:
+                result.unchanged += 1  # a late copy of a text the post had before
+                continue
+            current = self._update_existing(plan, row, post, index, folded, now, result)
+            found = match_lists[position]
+            if current and found:
+                plan.matches.extend(self._match_rows(row.id, row.version, found, now))
+            if current and enrichments is not None:
+                plan.findings += findings.rows(row.id, row.version, enrichments[index], found_at)
+        if fresh:
+            ids = next_ids(conn, "posts", len(fresh))
+            plan.fresh_ids = (ids[0], ids[-1])
+            self._plan_inserts(
+                plan, round_posts, indices, fresh, ids, roots, match_lists, folded, now, result
             )
-            for post, root, found in zip(round_posts, threads.roots, match_lists, strict=True)
+            if enrichments is not None:
+                for position, post_id in zip(fresh, ids, strict=True):
+                    enrichment = enrichments[indices[position]]
+                    plan.findings += findings.rows(post_id, 1, enrichment, found_at)
+        result.matches += self._execute(conn, plan)
+        if outcome is not None:
+            self.threads.save(conn, outcome, archive)
+            result.flagged.extend(outcome.flagged)
+
+    def _follow(
+        self,
+        conn: sa.Connection,
+        round_posts: Sequence[Post],
+        keys: Sequence[conv.Key],
+        roots: Sequence[str],
+        match_lists: Sequence[Sequence[Match]],
+        existing: Mapping[conv.Key, _Row],
+        now: datetime,
+    ) -> tuple[conv.Outcome | None, dict[conv.Key, conv.ArchiveStats], list[bool] | None]:
+        """Flag and follow the round's conversations; returns the outcome (``None`` when no
+        conversation is concerned), the archive stats it used and which posts to keep
+        (``None``: all).
+
+        Only the posts of conversations that are flagged already or in which a post of the
+        round matched can change anything: the others are kept (``keep = "all"``) or dropped,
+        so the pure logic sees just the concerned ones.
+        """
+        conversations = [
+            (post.platform, root) for post, root in zip(round_posts, roots, strict=True)
         ]
-        touched = {act.conversation for act in activities}
-        flagged = self.threads.load(conn, touched)
-        unflagged_matched = {
-            act.conversation for act in activities if act.rules and act.conversation not in flagged
-        }
-        archive = self.threads.archive_stats(conn, unflagged_matched)
+        flagged = self.threads.load(conn, set(conversations))
+        matched = {key for key, found in zip(conversations, match_lists, strict=True) if found}
+        concerned = matched.union(flagged)
+        keep: list[bool] | None = None if self.keep_all else [False] * len(round_posts)
+        if not concerned:
+            return None, {}, keep
+        positions = [n for n, key in enumerate(conversations) if key in concerned]
+        activities = []
+        for n in positions:
+            post, found = round_posts[n], match_lists[n]
+            activities.append(
+                conv.Activity(
+                    conversation=conversations[n],
+                    author=conv.participant(post),
+                    at=conv.activity_time(post, now),
+                    rules=frozenset(m.rule for m in found) if found else _NO_RULES,
+                    new=keys[n] not in existing,
+                )
+            )
+        archive = self.threads.archive_stats(conn, matched.difference(flagged))
         outcome = conv.follow(
             activities,
             flagged,
@@ -267,49 +340,79 @@ class BatchWriter:
             window=self.follow_window,
             keep_all=self.keep_all,
         )
+        if keep is not None:
+            for n, kept in zip(positions, outcome.keep, strict=True):
+                keep[n] = kept
+        return outcome, archive, keep
 
-        old_texts = self._old_texts(conn, existing, round_posts)
-        plan = _Plan()
-        found_at = self.bind_time(now)
-        new_posts: list[tuple[int, Post, str, str, Sequence[Match]]] = []
-        for position, (index, post, root) in enumerate(
-            zip(indices, round_posts, threads.roots, strict=True)
-        ):
-            row = existing.get(post.key)
+    def _plan_inserts(
+        self,
+        plan: _Plan,
+        round_posts: Sequence[Post],
+        indices: Sequence[int],
+        fresh: Sequence[int],
+        ids: Sequence[int],
+        roots: Sequence[str],
+        match_lists: Sequence[Sequence[Match]],
+        folded: Sequence[str] | None,
+        now: datetime,
+        result: WriteResult,
+    ) -> None:
+        """The rows of the new posts (one tight loop: this runs for nearly every post)."""
+        t = self.bind_time
+        stored = t(now)
+        received: datetime | None = None
+        received_bound: Any = None
+        rows = plan.inserts
+        post_ids = result.post_ids
+        for position, post_id in zip(fresh, ids, strict=True):
+            post = round_posts[position]
+            index = indices[position]
+            post_ids[index] = post_id
+            author = post.author
+            created = post.created_at
+            edited = post.edited_at
+            if post.received_at is not received:  # one arrival time per source batch
+                received = post.received_at
+                received_bound = None if received is None else t(received)
+            rows.append(
+                (
+                    post_id,
+                    post.platform,
+                    post.native_id,
+                    post.url,
+                    author.id,
+                    author.handle,
+                    author.display_name,
+                    author.followers,
+                    post.text,
+                    folded[index] if folded is not None else self.fold(post.text),
+                    post.lang,
+                    post.lang_hint,
+                    None if created is None else t(created),
+                    received_bound,
+                    stored,
+                    post.reply_to,
+                    post.root_id,
+                    roots[position],
+                    post.quote_of,
+                    post.repost_of,
+                    _json_list(post.hashtags),
+                    _json_list(post.mentions),
+                    _json_list(post.links),
+                    None if edited is None else t(edited),
+                    post.deleted,
+                    stored if post.deleted else None,
+                    1,
+                    post.raw,
+                )
+            )
+            if post.deleted:
+                result.deleted += 1
             found = match_lists[position]
-            if row is None:
-                if not outcome.keep[position]:
-                    result.dropped += 1
-                    continue
-                search = folded[index] if folded is not None else self.fold(post.text)
-                new_posts.append((index, post, root, search, found))
-                continue
-            result.post_ids[index] = row.id
-            if (row.id, post.text) in old_texts:
-                result.unchanged += 1  # a late copy of a text the post had before
-                continue
-            current = self._update_existing(plan, row, post, index, folded, now, result)
-            if current and found:
-                plan.matches.extend(self._match_rows(row.id, row.version, found, now))
-            if current and enrichments is not None:
-                plan.findings += findings.rows(row.id, row.version, enrichments[index], found_at)
-        if new_posts:
-            ids = self._next_ids(conn, len(new_posts))
-            for (index, post, root, search, found), post_id in zip(new_posts, ids, strict=True):
-                result.post_ids[index] = post_id
-                plan.inserts.append(self._post_row(post_id, post, root, search, now))
-                if self.sqlite:
-                    plan.fts_inserts.append((post_id, search))
-                if post.deleted:
-                    result.deleted += 1
-                if found:
-                    plan.matches.extend(self._match_rows(post_id, 1, found, now))
-                if enrichments is not None:
-                    plan.findings += findings.rows(post_id, 1, enrichments[index], found_at)
-            result.inserted += len(new_posts)
-        result.matches += self._execute(conn, plan)
-        self.threads.save(conn, outcome)
-        result.flagged.extend(outcome.flagged)
+            if found:
+                plan.matches.extend(self._match_rows(post_id, 1, found, now))
+        result.inserted += len(fresh)
 
     def _old_texts(
         self, conn: sa.Connection, existing: Mapping[conv.Key, _Row], batch: Sequence[Post]
@@ -369,7 +472,7 @@ class BatchWriter:
         outcome = conv.follow(
             activities, flagged, archive, now=now, window=self.follow_window, keep_all=True
         )
-        self.threads.save(conn, outcome)
+        self.threads.save(conn, outcome, archive)
         return added
 
     # -- per-post decisions --------------------------------------------------------------------
@@ -423,42 +526,6 @@ class BatchWriter:
         result.edited += 1
         return True
 
-    def _post_row(
-        self, post_id: int, post: Post, root: str, search: str, now: datetime
-    ) -> tuple[Any, ...]:
-        t = self.bind_time
-        author = post.author
-        return (
-            post_id,
-            post.platform,
-            post.native_id,
-            post.url,
-            author.id,
-            author.handle,
-            author.display_name,
-            author.followers,
-            post.text,
-            search,
-            post.lang,
-            post.lang_hint,
-            None if post.created_at is None else t(post.created_at),
-            None if post.received_at is None else t(post.received_at),
-            t(now),
-            post.reply_to,
-            post.root_id,
-            root,
-            post.quote_of,
-            post.repost_of,
-            _json_list(post.hashtags),
-            _json_list(post.mentions),
-            _json_list(post.links),
-            None if post.edited_at is None else t(post.edited_at),
-            post.deleted,
-            t(now) if post.deleted else None,
-            1,
-            post.raw,
-        )
-
     def _match_rows(
         self, post_id: int, post_version: int, found: Iterable[Match], now: datetime
     ) -> list[tuple[Any, ...]]:
@@ -493,6 +560,8 @@ class BatchWriter:
                 conn.execute(_MARK_DELETED, plan.deletes)
             if plan.inserts:
                 cursor.executemany(self.sql_insert_post, plan.inserts)
+                if self.sqlite and plan.fresh_ids is not None:
+                    cursor.execute(self.sql_fts_copy, plan.fresh_ids)
             if plan.fts_inserts:
                 cursor.executemany(self.sql_fts_insert, plan.fts_inserts)
             if plan.findings:
@@ -505,21 +574,14 @@ class BatchWriter:
         finally:
             cursor.close()
 
-    def _next_ids(self, conn: sa.Connection, count: int) -> list[int]:
-        if self.sqlite:
-            top = conn.exec_driver_sql(self.sql_next_ids).scalar_one()
-            return list(range(top + 1, top + 1 + count))
-        rows = conn.exec_driver_sql(self.sql_next_ids, (count,)).all()
-        return [row[0] for row in rows]
-
-    def _lookup_posts(self, conn: sa.Connection, batch: Sequence[Post]) -> dict[conv.Key, _Row]:
+    def _lookup_posts(self, conn: sa.Connection, keys: Iterable[conv.Key]) -> dict[conv.Key, _Row]:
         found: dict[conv.Key, _Row] = {}
         sql = self.sql.where_platform(
             "SELECT native_id, id, text, edited_at, deleted, version, search_text, conv_root "
             "FROM posts",
             "native_id",
         )
-        for platform, ids in by_platform((p.platform, p.native_id) for p in batch):
+        for platform, ids in by_platform(keys):
             for native, *row in self.sql.select_in(conn, sql, platform, ids):
                 found[(platform, native)] = _Row(
                     id=row[0],
@@ -596,6 +658,8 @@ _MARK_DELETED: Final = (
 
 def _rounds(batch: Sequence[Post], valid: list[int]) -> list[list[int]]:
     """Split a batch so that each round holds a post key at most once (k-th copies in round k)."""
+    if len({(batch[i].platform, batch[i].native_id) for i in valid}) == len(valid):
+        return [valid] if valid else []
     seen: dict[tuple[str, str], int] = {}
     rounds: list[list[int]] = []
     for index in valid:
