@@ -129,6 +129,47 @@ def stages(lines: list[bytes], matcher: Matcher) -> dict[str, float]:
     return out
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by this process and by its live children."""
+    own = time.process_time()
+    children = 0.0
+    pid = os.getpid()
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        kids = []
+    tick = os.sysconf("SC_CLK_TCK")
+    for kid in kids:
+        try:
+            fields = Path(f"/proc/{kid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return own, children
+
+
+class CpuFromStart:
+    """CPU time of this process and its worker processes from the first post read to the end
+    (rule compilation and start-up excluded), sampled when the pipeline starts reading."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.start = (0.0, 0.0)
+        warm_up = pipeline._warm_up
+
+        async def sampled() -> None:
+            await warm_up()
+            self.start = cpu_seconds()
+
+        pipeline._warm_up = sampled  # type: ignore[method-assign]
+
+    def used(self) -> tuple[float, float]:
+        """``(main, workers)`` seconds since the start; call after the run (workers gone)."""
+        times = os.times()
+        own = time.process_time() - self.start[0]
+        workers = times.children_user + times.children_system - self.start[1]
+        return own, workers
+
+
 class NullSink:
     """Stores nothing: shows what the pipeline passes when the store costs nothing."""
 
@@ -148,13 +189,19 @@ def end_to_end(path: Path, catalogue: Catalogue, workers: int, db: Path | None) 
         workers=workers,
         queue_batches=4,
     )
+    cpu = CpuFromStart(pipeline)
+    children_before = sum(os.times()[2:4])
     with PeakMemory() as memory:
         stats = asyncio.run(pipeline.run())
         # From the first post read (worker processes have compiled the rules by then).
         elapsed = time.monotonic() - stats.started
+    main_cpu, workers_cpu = cpu.used()
+    workers_cpu -= children_before
     if store is not None:
         store.close()
     return {
+        "main_cpu_us": main_cpu / max(1, stats.stored) * 1e6,
+        "workers_cpu_us": workers_cpu / max(1, stats.stored) * 1e6,
         "posts": stats.stored,
         "seconds": elapsed,
         "posts_per_s": stats.stored / elapsed,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import signal
 import time
@@ -208,6 +209,19 @@ _worker_processor: Processor | None = None
 def _init_worker(factory: ProcessorFactory) -> None:
     global _worker_processor  # one processor per worker process, by design
     _worker_processor = factory()
+    freeze_heap()
+
+
+def freeze_heap() -> None:
+    """Exempt every object alive now (compiled rules, models) from garbage collection.
+
+    The batch stages allocate many short-lived containers, so the collector runs often; each
+    full pass would walk the millions of objects of 10,000 compiled rules again, for nothing
+    (they live as long as the process). Measured: 3-4 µs per post less on each side of the
+    process boundary (docs/benchmarks.md). Garbage is collected first so none is kept for ever.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 _items_codec = msgspec.msgpack.Encoder()
@@ -364,6 +378,7 @@ class Pipeline:
         self._start_pool()
         try:
             await self._warm_up()
+            freeze_heap()
             self.stats.started = time.monotonic()
             self._readers = [
                 asyncio.create_task(self._read(source), name=f"read {source.name}")

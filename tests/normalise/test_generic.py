@@ -1,3 +1,4 @@
+import re
 from datetime import UTC, datetime
 
 import msgspec
@@ -130,3 +131,15 @@ def test_any_text_maps_or_fails_cleanly(text: str, native_id: str) -> None:
         assert native_id == "" or len(native_id) > 512
         return
     assert post.text == text.replace("\x00", "\ufffd")
+
+
+# The look-behind patterns the mapper's faster scan must agree with.
+_TAG_REFERENCE = re.compile(r"(?<![\w#])#(\w[\w-]*)")
+_MENTION_REFERENCE = re.compile(r"(?<![\w@])@(\w[\w.-]*(?:@[\w-]+(?:\.[\w-]+)+)?)")
+
+
+@given(st.text(alphabet="ab1_-.é\u0301 #@", max_size=30))
+def test_entities_scan_agrees_with_the_look_behind_patterns(text: str) -> None:
+    post = map_generic(raw({"id": "1", "text": text}))
+    assert post.hashtags == tuple(dict.fromkeys(_TAG_REFERENCE.findall(text)))
+    assert post.mentions == tuple(dict.fromkeys(_MENTION_REFERENCE.findall(text)))
