@@ -252,17 +252,22 @@ def main() -> None:
         total += per_post
         print(f"| + {name} | {per_post:.1f} | {1e6 / total:,.0f} |")
     print()
-    print("| end to end into SQLite + FTS5 | posts/s | seconds | peak RSS (MiB) | transactions |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "| end to end into SQLite + FTS5 | posts/s | seconds | CPU µs/post main | "
+        "CPU µs/post workers | peak RSS (MiB) | transactions |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for workers, run in runs.items():
         where = "in the main process" if workers == 0 else f"{workers} worker process"
         print(
             f"| normalise+match {where} | {run['posts_per_s']:,.0f} | {run['seconds']:.1f} | "
+            f"{run['main_cpu_us']:.1f} | {run['workers_cpu_us']:.1f} | "
             f"{run['peak_rss_mb']:.0f} | {run['transactions']:.0f} |"
         )
     print(
         f"| same, storing nothing (the store's share) | {unstored['posts_per_s']:,.0f} | "
-        f"{unstored['seconds']:.1f} | {unstored['peak_rss_mb']:.0f} | – |"
+        f"{unstored['seconds']:.1f} | {unstored['main_cpu_us']:.1f} | – | "
+        f"{unstored['peak_rss_mb']:.0f} | – |"
     )
     best = max(runs.values(), key=lambda r: r["posts_per_s"])
     print(
@@ -278,6 +283,13 @@ def main() -> None:
                 },
                 "end_to_end_posts_per_s": {
                     f"workers={w}": round(r["posts_per_s"]) for w, r in runs.items()
+                },
+                "cpu_us_per_post": {
+                    f"workers={w}": {
+                        "main": round(r["main_cpu_us"], 1),
+                        "workers": round(r["workers_cpu_us"], 1),
+                    }
+                    for w, r in runs.items()
                 },
                 "best_posts_per_s": round(best["posts_per_s"]),
                 "without_store_posts_per_s": round(unstored["posts_per_s"]),
