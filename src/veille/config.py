@@ -382,6 +382,17 @@ class DetectSettings(Section):
     urgency: UrgencySettings = Field(default_factory=UrgencySettings)
 
 
+class DraftSettings(Section):
+    """Checking staff's drafts before they post (``veille draft``, the dashboard's Draft page)."""
+
+    rule_tags: list[str] = Field(default_factory=lambda: ["secrecy"])
+    """Watch rules with one of these tags are terms a draft must not contain (operation names,
+    internal project names); severity high or critical means "do not post"."""
+    allowed: list[str] = Field(default_factory=list, max_length=1000)
+    """The institution's own contact values a draft may contain (phone numbers, e-mail
+    addresses, IBAN, street addresses), compared without spaces, separators or case."""
+
+
 class LanguageSettings(Section):
     languages: list[str] = Field(default_factory=lambda: ["fr", "nl", "de", "en"])
     """Languages veille decides among; any other is reported as ``und``."""
@@ -572,6 +583,7 @@ class Settings(BaseSettings):
     trends: TrendsSettings = Field(default_factory=TrendsSettings)
     reports: list[ReportSchedule] = Field(default_factory=list)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
+    draft: DraftSettings = Field(default_factory=DraftSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -20,6 +20,7 @@ from veille.cli.analyze import analyze  # noqa: E402
 from veille.cli.audit import audit  # noqa: E402
 from veille.cli.backfill import backfill  # noqa: E402
 from veille.cli.db import db  # noqa: E402
+from veille.cli.draft import draft  # noqa: E402
 from veille.cli.eval import eval_group  # noqa: E402
 from veille.cli.eval_temperature import eval_language, eval_sentiment  # noqa: E402
 from veille.cli.init import init  # noqa: E402
@@ -41,6 +42,7 @@ main.add_command(backfill)
 main.add_command(conversations)
 main.add_command(db)
 main.add_command(demo)
+main.add_command(draft)
 main.add_command(eval_group)
 eval_group.add_command(eval_language)
 eval_group.add_command(eval_sentiment)

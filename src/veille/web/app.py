@@ -19,12 +19,14 @@ from veille.web import errors
 from veille.web.api import admin as api_admin
 from veille.web.api import alerts as api_alerts
 from veille.web.api import conversations as api_conversations
+from veille.web.api import draft as api_draft
 from veille.web.api import rules as api_rules
 from veille.web.api import search as api_search
 from veille.web.api import trends as api_trends
 from veille.web.auth import Public
 from veille.web.context import Web
 from veille.web.pages import auth as pages_auth
+from veille.web.pages import draft as pages_draft
 from veille.web.pages import inbox as pages_inbox
 from veille.web.pages import search as pages_search
 from veille.web.pages import temperature as pages_temperature
@@ -87,10 +89,25 @@ def create_app(
     app.add_middleware(SecurityHeaders, force_hsts=settings.web.base_url.startswith("https:"))
 
     api = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
-    for module in (api_alerts, api_conversations, api_search, api_rules, api_trends, api_admin):
+    for module in (
+        api_alerts,
+        api_conversations,
+        api_search,
+        api_rules,
+        api_trends,
+        api_admin,
+        api_draft,
+    ):
         api.include_router(module.router)
     pages = APIRouter(include_in_schema=False)
-    for page_module in (pages_auth, pages_inbox, pages_search, pages_temperature, pages_workspace):
+    for page_module in (
+        pages_auth,
+        pages_inbox,
+        pages_search,
+        pages_temperature,
+        pages_workspace,
+        pages_draft,
+    ):
         pages.include_router(page_module.router)
     for extend in extensions:
         extend(app, web, api, pages)

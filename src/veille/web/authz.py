@@ -33,14 +33,17 @@ class Permission(StrEnum):
     """Users, teams, watch lists, the audit log and the retention job."""
     SELF = "self"
     """One's own profile and API tokens."""
+    DRAFT = "draft"
+    """Check a draft before posting it (professional secrecy); every role may."""
 
 
 ROLE_PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
-    "viewer": frozenset({Permission.VIEW, Permission.SELF}),
+    "viewer": frozenset({Permission.VIEW, Permission.SELF, Permission.DRAFT}),
     "analyst": frozenset(
         {
             Permission.VIEW,
             Permission.SELF,
+            Permission.DRAFT,
             Permission.SEARCH,
             Permission.EXPORT,
             Permission.PERSONAL_DATA,

@@ -11,6 +11,7 @@ import sys
 from importlib.resources import files
 from typing import Final
 
+from veille.enrich.draft import ADVICE, SECRECY_ADVICE
 from veille.model import SEVERITIES
 from veille.store.accounts import ROLES
 
@@ -25,9 +26,10 @@ FIXED: Final = (
     *("rule", "urgent", "trend", "source"),
     *("firing", "acknowledged", "resolved", "all"),
     *("created", "updated", "assigned", "escalated", "note"),
+    *("stop", "check", SECRECY_ADVICE, *(advice for _level, advice in ADVICE.values())),
 )
 """Values shown through ``_(value)``: severities, roles, problem levels, alert kinds, statuses
-and history actions."""
+history actions, and the draft check's levels and advice."""
 
 
 def messages() -> set[str]:
