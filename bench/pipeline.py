@@ -121,7 +121,7 @@ class PeakMemory:
         self._thread.join()
 
 
-def stages(lines: list[bytes], matcher: Matcher, db: Path) -> dict[str, float]:
+def stages(lines: list[bytes], matcher: Matcher, db: Path, enriched: int) -> dict[str, float]:
     """CPU microseconds per post of each stage on one core (``process_time``: other jobs on
     the machine slow the wall clock, not this), on the same posts, in pipeline order."""
     now = datetime.now(UTC)
@@ -161,20 +161,20 @@ def stages(lines: list[bytes], matcher: Matcher, db: Path) -> dict[str, float]:
 
     timed("store write_batch (posts, FTS5, conversations, cursor)", n, write)
     # The enrichment steps of `veille run`, on a slice: they cost ~20x the rest per post.
-    m = min(n, 3000)
+    m = min(n, enriched)
     head = list(zip(posts[:m], folded[:m], found[:m], strict=True))
     language = PipelineLanguage()
     timed("language identification", m, lambda: [language(p, f) for p, f, _ in head])
-    enriched = [Enrichment(lang=p.lang) for p in posts[:m]]
+    so_far = [Enrichment(lang=p.lang) for p in posts[:m]]
     for name, step in (
         ("detectors (threat, personal data, confidential, protected)", Detect()),
         ("sentiment", SentimentStep()),
         ("urgency", Urgent()),
     ):
-        enriched = timed(name, m, functools.partial(_enrich, step, head, enriched))
+        so_far = timed(name, m, functools.partial(_enrich, step, head, so_far))
     hook = TrendHook(store.engine, backend=default_model())
     rules = [[x.rule for x in ms] for ms in found[:m]]
-    timed("trend rollups (after-store hook)", m, lambda: hook.record(posts[:m], rules, enriched))
+    timed("trend rollups (after-store hook)", m, lambda: hook.record(posts[:m], rules, so_far))
     store.close()
     return out
 
@@ -325,7 +325,7 @@ def main() -> None:
         matcher = Matcher(catalogue.rules)
         build = time.perf_counter() - started
         sample = lines[: min(count, 30_000)]
-        stage = stages(sample, matcher, folder / "stages.db")
+        stage = stages(sample, matcher, folder / "stages.db", 1000 if args.quick else 3000)
         del matcher
 
         runs = {}
@@ -334,7 +334,7 @@ def main() -> None:
         unstored = end_to_end(replay, catalogue, 0, None)
         # veille run's enrichment costs ~20x the rest per post: a twentieth of the posts will do
         # (--quick: only with a worker process, its recommended setting, to stay within a minute).
-        enriched_count = max(1000, count // 20)
+        enriched_count = 1000 if args.quick else max(1000, count // 20)
         enriched_replay = folder / "enriched.jsonl"
         enriched_replay.write_bytes(b"\n".join(lines[:enriched_count]) + b"\n")
         enriched = {

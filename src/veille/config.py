@@ -58,8 +58,8 @@ class PipelineSettings(Section):
     queue_batches: int = Field(default=4, ge=1, le=1_000)
     """Batches each queue between two stages holds before the earlier stage waits."""
     workers: int = Field(default=0, ge=0, le=64)
-    """Processes running normalise → match → enrich beside the store writer; 0 (measured faster
-    with the compiled fold, docs/benchmarks.md) runs them in the main process."""
+    """Processes running normalise → match → enrich beside the store writer; 0 runs them in the
+    main process. With enrichment on, 1 nearly doubles what two cores pass (docs/running.md)."""
     store_batch_posts: int = Field(default=5000, ge=1, le=1_000_000)
     """Most posts written in one transaction (queued batches are combined up to this)."""
     max_line_bytes: int = Field(default=1 << 20, ge=1_024, le=1 << 30)
