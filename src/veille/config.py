@@ -545,9 +545,19 @@ class XSettings(Polite):
     """X's limit on one rule's length for the plan in use (512 basic/pro, 1024 enterprise)."""
     max_rules: int = Field(default=25, gt=0)
     backfill_minutes: int = Field(default=0, ge=0, le=5)
-    """Ask X to replay up to this many minutes after a reconnect (only some plans allow it)."""
-    timeout: float = Field(default=90.0, gt=0)
-    """X sends a keep-alive every 20 s; 90 s of silence means the stream stalled."""
+    """Ask X to replay up to this many minutes after a reconnect (only some access levels
+    allow it; when X refuses, veille goes on without and records each disconnect as a gap)."""
+    keepalive_timeout: float = Field(default=20.0, gt=0)
+    """X sends a keep-alive every 20 s; this long without a byte means the stream stalled."""
+    network_backoff: float = Field(default=0.25, gt=0)
+    """X's policy: after a network error wait this much more per attempt …"""
+    network_backoff_max: float = Field(default=16.0, gt=0)
+    http_backoff: float = Field(default=5.0, gt=0)
+    """… after an HTTP error start here and double …"""
+    http_backoff_max: float = Field(default=320.0, gt=0)
+    rate_limit_backoff: float = Field(default=60.0, gt=0)
+    """… after a 429 start here and double (or wait for ``x-rate-limit-reset``)."""
+    rate_limit_backoff_max: float = Field(default=960.0, gt=0)
 
 
 class SourcesSettings(Section):

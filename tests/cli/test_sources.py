@@ -28,7 +28,8 @@ def test_lists_configured_sources_and_what_is_missing(
     assert "VEILLE_REDDIT_CLIENT_ID" in result.output
 
 
-def test_live_sources_follow_the_settings() -> None:
+def test_live_sources_follow_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VEILLE_X_BEARER_TOKEN", raising=False)
     settings = SourcesSettings.model_validate(
         {
             "bluesky": {"enabled": True},
@@ -38,9 +39,9 @@ def test_live_sources_follow_the_settings() -> None:
     )
     registry = HealthRegistry()
     names = [s.name for s in live_sources(settings, registry)]
-    assert names == ["bluesky", "rss"]
-    assert [h.state.value for h in registry.report() if h.name == "x"] == ["disabled"]
-    assert any(c.name == "x" and c.problem for c in configured(settings))
+    assert names == ["bluesky", "rss", "x"]
+    problems = {c.name: c.problem for c in configured(settings)}
+    assert problems["x"] == "set VEILLE_X_BEARER_TOKEN"
 
 
 @pytest.mark.integration
@@ -65,3 +66,20 @@ async def test_check_runs_sources_and_reports_health(
     assert report[0].state.value == "connected"
     assert report[0].events_per_minute >= 1
     assert health_table(report).row_count == 1
+
+
+def test_x_rules_shows_what_is_asked_from_x(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        '[[rule]]\nid = "a"\nseverity = "low"\nquery = "police AND NOT flic*"\n'
+        '[[rule]]\nid = "b"\nseverity = "low"\nquery = "/re+gex/"\n'
+    )
+    config = tmp_path / "veille.toml"
+    config.write_text(f'[rules]\npaths = ["{rules}"]\n')
+    monkeypatch.setenv("VEILLE_CONFIG", str(config))
+    result = CliRunner().invoke(main, ["sources", "--x-rules"])
+    assert result.exit_code == 0, result.output
+    assert "police OR #police" in result.output
+    assert "whole stream" in result.output

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,12 @@ from veille.demo import STARTER_RULES, DemoSource
 from veille.enrich.detect import ENRICHERS
 from veille.pipeline import Pipeline
 from veille.rules.files import RuleFileError
+from veille.rules.xrules import stream_rules
 from veille.sources.base import Source
 from veille.sources.configured import live_sources
 from veille.sources.http_ingest import HttpIngestSource, create_app, serve
 from veille.sources.replay import ReplaySource
+from veille.sources.x import StreamRule
 from veille.store import Store
 from veille.trends.service import TrendHook
 from veille.wiring import Catalogue, ProcessorSpec
@@ -45,6 +47,27 @@ def load_catalogue(paths: Sequence[str]) -> Catalogue:
         return Catalogue.load(paths)
     except RuleFileError as exc:
         raise click.ClickException(f"rule files have errors:\n{exc}") from None
+
+
+def x_stream_rules(settings: Settings, catalogue: Catalogue) -> Callable[[], list[StreamRule]]:
+    """The X stream rules of the watch rules, for the X source to sync on each connect.
+
+    What cannot be asked from X is logged as a warning each time: those posts reach veille only
+    through other sources.
+    """
+    x = settings.sources.x
+
+    def current() -> list[StreamRule]:
+        if not x.sync_rules:
+            return []
+        rules, problems = stream_rules(
+            catalogue.rules, x.rule_tag_prefix, x.max_rule_length, x.max_rules
+        )
+        for problem in problems:
+            log.warning("X stream rules: %s", problem)
+        return rules
+
+    return current
 
 
 def open_store(settings: Settings) -> Store:
@@ -233,7 +256,7 @@ def run(
         )
         for path in replays
     ]
-    sources += live_sources(settings.sources)
+    sources += live_sources(settings.sources, x_rules=x_stream_rules(settings, catalogue))
     servers = []
     ingest_router = None
     if ingest if ingest is not None else settings.ingest.enabled:

@@ -6,13 +6,18 @@ import asyncio
 import contextlib
 
 import click
+import httpx
 from rich.console import Console
 from rich.table import Table
 
-from veille.config import load_settings
+from veille.cli.run import load_catalogue
+from veille.config import Settings, load_settings
+from veille.rules.xrules import stream_rules, translate
 from veille.sources.base import Source
 from veille.sources.configured import configured, live_sources
 from veille.sources.health import HealthRegistry, SourceHealth
+from veille.sources.live import SourceError
+from veille.sources.x import XSource
 
 
 @click.command()
@@ -24,10 +29,23 @@ from veille.sources.health import HealthRegistry, SourceHealth
     metavar="SECONDS",
     help="Run every enabled source this long (nothing is stored) and show its health.",
 )
-def sources(check_seconds: float | None) -> None:
+@click.option(
+    "--x-rules",
+    is_flag=True,
+    help="Show the X stream rules the watch rules translate to, and what X cannot be asked.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="With --x-rules: ask X to validate the changes (needs the bearer token), change nothing.",
+)
+def sources(check_seconds: float | None, x_rules: bool, dry_run: bool) -> None:
     """Show the live sources: enabled, what is missing, and (with --check) their health."""
     settings = load_settings()
     console = Console()
+    if x_rules:
+        _show_x_rules(settings, console, dry_run)
+        return
     table = Table("source", "platform", "enabled", "problem")
     for entry in configured(settings.sources):
         table.add_row(entry.name, entry.platform, "yes" if entry.enabled else "no", entry.problem)
@@ -40,6 +58,34 @@ def sources(check_seconds: float | None) -> None:
         raise click.ClickException("no live source is enabled in [sources]")
     asyncio.run(_probe(running, check_seconds))
     console.print(health_table(registry.report()))
+
+
+def _show_x_rules(settings: Settings, console: Console, dry_run: bool) -> None:
+    x = settings.sources.x
+    catalogue = load_catalogue(settings.rules.paths)
+    table = Table("rule", "sent to X", "exact", "notes")
+    for rule in catalogue.rules:
+        if rule.enabled:
+            t = translate(rule, x.max_rule_length)
+            notes = "; ".join(t.notes)
+            table.add_row(rule.id, "\n".join(t.values) or "-", "yes" if t.exact else "no", notes)
+    console.print(table)
+    desired, problems = stream_rules(
+        catalogue.rules, x.rule_tag_prefix, x.max_rule_length, x.max_rules
+    )
+    for problem in problems:
+        console.print(f"not asked from X: {problem}", markup=False)
+    if dry_run:
+        source = XSource(x, rules=lambda: desired, registry=HealthRegistry())
+        try:
+            result = asyncio.run(source.sync(dry_run=True))
+        except (SourceError, httpx.HTTPError) as exc:
+            raise click.ClickException(f"X refused the dry run: {exc}") from None
+        added = ", ".join(r.tag for r in result.added) or "none"
+        deleted = ", ".join(r.tag for r in result.deleted) or "none"
+        console.print(f"dry run: would add {added}; delete {deleted}; keep {result.kept}")
+        for error in result.errors:
+            console.print(f"X: {error}", markup=False)
 
 
 async def _probe(running: list[Source], seconds: float) -> None:

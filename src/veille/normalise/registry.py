@@ -25,6 +25,7 @@ MAPPERS: dict[str, str] = {
     "mastodon": "veille.normalise.mastodon:to_post",
     "reddit": "veille.normalise.reddit:to_post",
     "rss": "veille.normalise.rss:to_post",
+    "x": "veille.normalise.x:to_post",
 }
 """Built-in platforms and where their mapper lives; keep sorted after ``generic``."""
 

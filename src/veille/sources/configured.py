@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 
 import msgspec
 
@@ -13,6 +14,7 @@ from veille.sources.health import REGISTRY, HealthRegistry
 from veille.sources.mastodon import MastodonSource
 from veille.sources.reddit import RedditSource
 from veille.sources.rss import RssSource
+from veille.sources.x import StreamRule, XSource
 
 
 class Configured(msgspec.Struct, frozen=True):
@@ -43,19 +45,22 @@ def configured(settings: SourcesSettings) -> list[Configured]:
     )
     rss = settings.rss
     out.append(Configured("rss", "rss", rss.enabled, "" if rss.feeds else "no feeds configured"))
-    out.append(
-        Configured(
-            "x",
-            "x",
-            settings.x.enabled,
-            "not implemented in this version" if settings.x.enabled else "",
-        )
-    )
+    x = settings.x
+    missing_token = "" if os.environ.get(x.bearer_token_env) else f"set {x.bearer_token_env}"
+    out.append(Configured("x", "x", x.enabled, missing_token))
     return out
 
 
-def live_sources(settings: SourcesSettings, registry: HealthRegistry = REGISTRY) -> list[Source]:
-    """The enabled live sources, ready for the pipeline (disabled ones are marked in health)."""
+def live_sources(
+    settings: SourcesSettings,
+    registry: HealthRegistry = REGISTRY,
+    x_rules: Callable[[], Sequence[StreamRule]] | None = None,
+) -> list[Source]:
+    """The enabled live sources, ready for the pipeline (disabled ones are marked in health).
+
+    ``x_rules`` gives the X stream rules the watch rules translate to (see
+    :mod:`veille.rules.xrules`); without it the X stream's rules are left as they are.
+    """
     sources: list[Source] = []
     if settings.bluesky.enabled:
         sources.append(BlueskySource(settings.bluesky, registry=registry))
@@ -67,5 +72,5 @@ def live_sources(settings: SourcesSettings, registry: HealthRegistry = REGISTRY)
     if settings.rss.enabled and settings.rss.feeds:
         sources.append(RssSource(settings.rss, registry=registry))
     if settings.x.enabled:
-        registry.tracker("x", "x").disabled("the X connector is not implemented in this version")
+        sources.append(XSource(settings.x, rules=x_rules, registry=registry))
     return sources

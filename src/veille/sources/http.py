@@ -14,14 +14,14 @@ USER_AGENT: Final = f"veille/{__version__}"
 
 
 def client(
-    timeout: float,
+    timeout: float | httpx.Timeout,
     user_agent: str = USER_AGENT,
     headers: dict[str, str] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
     """An HTTP client with a timeout on every phase; redirects are not followed blindly."""
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout),
+        timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
         headers={"User-Agent": user_agent, **(headers or {})},
         follow_redirects=False,
         transport=transport,
