@@ -447,6 +447,9 @@ class Polite(Section):
     batch_size: int = Field(default=500, gt=0)
     batch_delay: float = Field(default=0.5, gt=0)
     """A batch is handed to the pipeline when full or this many seconds after its first item."""
+    silent_after: float | None = Field(default=None, gt=0)
+    """Seconds without an event before this source raises a "silent" alert (default: the
+    ``[sources] silent_after`` of all sources)."""
 
 
 class BlueskySettings(Polite):
@@ -569,7 +572,10 @@ class SourcesSettings(Section):
     rss: RssSettings = Field(default_factory=RssSettings)
     x: XSettings = Field(default_factory=XSettings)
     silent_after: float = Field(default=900.0, gt=0)
-    """Seconds without an event after which an enabled source is reported as silent."""
+    """Seconds without an event after which an enabled source raises a "silent" alert (each
+    source may set its own ``silent_after``)."""
+    health_every: float = Field(default=15.0, gt=0)
+    """Seconds between two health reports written to the store by ``veille run``."""
 
 
 class Settings(BaseSettings):

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +20,19 @@ from veille.cli.console import ConversationLine, LiveConsole, RuleInfo
 from veille.config import Settings, load_settings
 from veille.demo import STARTER_RULES, DemoSource
 from veille.enrich.detect import ENRICHERS
+from veille.model import AlertSignal
 from veille.pipeline import Pipeline
 from veille.rules.files import RuleFileError
 from veille.rules.xrules import stream_rules
 from veille.sources.base import Source
-from veille.sources.configured import live_sources
+from veille.sources.configured import configured, live_sources
+from veille.sources.health import REGISTRY, HealthRegistry, HealthTracker
 from veille.sources.http_ingest import HttpIngestSource, create_app, serve
 from veille.sources.replay import ReplaySource
+from veille.sources.silence import SilenceWatch
 from veille.sources.x import StreamRule
 from veille.store import Store
+from veille.store.source_health import save_health
 from veille.trends.service import TrendHook
 from veille.wiring import Catalogue, ProcessorSpec
 
@@ -176,6 +180,33 @@ def assemble(
     return pipeline, alerting
 
 
+def silence_watch(settings: Settings) -> SilenceWatch:
+    """The silence threshold of every configured live source (its own, or the default)."""
+    thresholds = {c.name: c.silent_after for c in configured(settings.sources)}
+    return SilenceWatch(thresholds, settings.sources.silent_after)
+
+
+async def report_health(
+    store: Store,
+    submit: Callable[[list[AlertSignal]], Awaitable[object]],
+    watch: SilenceWatch,
+    every: float,
+    registry: HealthRegistry = REGISTRY,
+) -> None:
+    """Every ``every`` seconds: write the live sources' health to the store (for ``veille
+    sources``, the API and the dashboard) and raise or resolve "silent source" alerts."""
+    while True:
+        try:
+            report = registry.report()
+            await asyncio.to_thread(save_health, store.engine, report, store.clock())
+            signals = watch.check(report)
+            if signals:
+                await submit(signals)
+        except Exception:  # a failed report is retried next time, never fatal
+            log.exception("writing source health failed; retrying")
+        await asyncio.sleep(every)
+
+
 def start(
     settings: Settings,
     store: Store,
@@ -190,6 +221,10 @@ def start(
 ) -> None:
     """Build the pipeline on ``store`` and run it with the live console."""
     pipeline, alerting = assemble(settings, store, catalogue, sources, cursors)
+    if any(isinstance(getattr(s, "health", None), HealthTracker) for s in sources):
+        watch = silence_watch(settings)
+        every = settings.sources.health_every
+        servers = [*servers, report_health(store, alerting.submit, watch, every)]
 
     async def main() -> None:
         stop_alerts = asyncio.Event()

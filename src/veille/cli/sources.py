@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime
+from pathlib import Path
 
 import click
 import httpx
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
-from veille.cli.run import load_catalogue
+from veille.cli.run import load_catalogue, open_store
 from veille.config import Settings, load_settings
 from veille.rules.xrules import stream_rules, translate
 from veille.sources.base import Source
@@ -18,6 +21,7 @@ from veille.sources.configured import configured, live_sources
 from veille.sources.health import HealthRegistry, SourceHealth
 from veille.sources.live import SourceError
 from veille.sources.x import XSource
+from veille.store.source_health import StoredHealth, load_health
 
 
 @click.command()
@@ -51,6 +55,11 @@ def sources(check_seconds: float | None, x_rules: bool, dry_run: bool) -> None:
         table.add_row(entry.name, entry.platform, "yes" if entry.enabled else "no", entry.problem)
     console.print(table)
     if check_seconds is None:
+        stored = stored_health(settings)
+        if stored:
+            console.print("Health as veille run last reported it:")
+            reported = {s.health.name: s.reported_at for s in stored}
+            console.print(health_table([s.health for s in stored], reported))
         return
     registry = HealthRegistry()
     running = live_sources(settings.sources, registry)
@@ -102,10 +111,23 @@ async def _probe(running: list[Source], seconds: float) -> None:
             await task
 
 
-def health_table(report: list[SourceHealth]) -> Table:
+def stored_health(settings: Settings) -> list[StoredHealth]:
+    """The health ``veille run`` wrote to the store (none when there is no database yet)."""
+    url = make_url(settings.store.url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+        return []
+    with open_store(settings) as store:
+        return load_health(store.engine)
+
+
+def health_table(report: list[SourceHealth], reported: dict[str, datetime] | None = None) -> Table:
     """The health of each source as a table: what is working and what veille is blind to."""
     table = Table("source", "state", "last event", "events/min", "lag", "last error", "gaps")
+    if reported is not None:
+        table.add_column("reported")
     for health in report:
+        at = (reported or {}).get(health.name)
+        extra = [at.isoformat(timespec="seconds") if at else "-"] if reported is not None else []
         table.add_row(
             health.name,
             f"{health.state.value} {health.detail}".strip(),
@@ -114,5 +136,6 @@ def health_table(report: list[SourceHealth]) -> Table:
             f"{health.lag_seconds:.0f}s" if health.lag_seconds is not None else "-",
             health.last_error or "-",
             "; ".join(f"{g.start:%H:%M}-{g.end:%H:%M} {g.reason}" for g in health.gaps) or "-",
+            *extra,
         )
     return table

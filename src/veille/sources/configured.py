@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
-from veille.config import SourcesSettings
+from veille.config import Polite, SourcesSettings
 from veille.sources.base import Source
 from veille.sources.bluesky import BlueskySource
 from veille.sources.health import REGISTRY, HealthRegistry
@@ -25,29 +25,35 @@ class Configured(msgspec.Struct, frozen=True):
     enabled: bool
     problem: str = ""
     """Why it cannot run as configured (empty when it can)."""
+    silent_after: float = 900.0
+    """Seconds without an event before it counts as silent (its own, or the default)."""
 
 
 def configured(settings: SourcesSettings) -> list[Configured]:
     """Every live source named in the settings, enabled or not, with what is missing."""
-    out = [Configured("bluesky", "bluesky", settings.bluesky.enabled)]
+    default = settings.silent_after
+
+    def entry(name: str, part: Polite, enabled: bool, problem: str = "") -> Configured:
+        return Configured(
+            name, name.partition(":")[0], enabled, problem, part.silent_after or default
+        )
+
+    out = [entry("bluesky", settings.bluesky, settings.bluesky.enabled)]
     for instance in settings.mastodon:
         host = instance.url.split("://", 1)[-1].strip("/").lower()
         problem = ""
         if instance.token_env and not os.environ.get(instance.token_env):
             problem = f"{instance.token_env} is not set (streaming may be refused: polling)"
-        out.append(Configured(f"mastodon:{host}", "mastodon", instance.enabled, problem))
+        out.append(entry(f"mastodon:{host}", instance, instance.enabled, problem))
     reddit = settings.reddit
     missing = [v for v in (reddit.client_id_env, reddit.client_secret_env) if not os.environ.get(v)]
-    out.append(
-        Configured(
-            "reddit", "reddit", reddit.enabled, f"set {' and '.join(missing)}" if missing else ""
-        )
-    )
+    problem = f"set {' and '.join(missing)}" if missing else ""
+    out.append(entry("reddit", reddit, reddit.enabled, problem))
     rss = settings.rss
-    out.append(Configured("rss", "rss", rss.enabled, "" if rss.feeds else "no feeds configured"))
+    out.append(entry("rss", rss, rss.enabled, "" if rss.feeds else "no feeds configured"))
     x = settings.x
     missing_token = "" if os.environ.get(x.bearer_token_env) else f"set {x.bearer_token_env}"
-    out.append(Configured("x", "x", x.enabled, missing_token))
+    out.append(entry("x", x, x.enabled, missing_token))
     return out
 
 

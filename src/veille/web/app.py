@@ -22,6 +22,7 @@ from veille.web.api import conversations as api_conversations
 from veille.web.api import draft as api_draft
 from veille.web.api import rules as api_rules
 from veille.web.api import search as api_search
+from veille.web.api import sources as api_sources
 from veille.web.api import trends as api_trends
 from veille.web.auth import Public
 from veille.web.context import Web
@@ -29,6 +30,7 @@ from veille.web.pages import auth as pages_auth
 from veille.web.pages import draft as pages_draft
 from veille.web.pages import inbox as pages_inbox
 from veille.web.pages import search as pages_search
+from veille.web.pages import sources as pages_sources
 from veille.web.pages import temperature as pages_temperature
 from veille.web.pages import workspace as pages_workspace
 from veille.web.pages.render import render
@@ -95,6 +97,7 @@ def create_app(
         api_search,
         api_rules,
         api_trends,
+        api_sources,
         api_admin,
         api_draft,
     ):
@@ -105,6 +108,7 @@ def create_app(
         pages_inbox,
         pages_search,
         pages_temperature,
+        pages_sources,
         pages_workspace,
         pages_draft,
     ):
