@@ -102,6 +102,9 @@ def synthetic_timeline(shared_data: Path, size: int) -> list[bytes]:
     out = []
     for i in range(size):
         status = dict(templates[i % len(templates)], id=str(BASE_ID + i))
+        # each status has its own canonical uri, as on a real instance
+        status["uri"] = f"https://m.example/users/a/statuses/{BASE_ID + i}"
+        status["url"] = f"https://m.example/@a/{BASE_ID + i}"
         status["in_reply_to_id"] = str(BASE_ID + i - 1) if i % 5 == 4 else None
         out.append(orjson.dumps(status))
     return out
@@ -219,3 +222,56 @@ def test_stream_names() -> None:
     assert parse_stream("list:12").params == (("list", "12"),)
     with pytest.raises(ValueError, match="unknown Mastodon stream"):
         parse_stream("home")
+
+
+async def test_a_status_federated_to_several_instances_is_one_post(shared_data: Path) -> None:
+    """Two instances serve the recorded statuses under their own local ids: one post each."""
+    statuses = {
+        str(s["uri"]): s
+        for s in recorded_statuses(shared_data)
+        if s.get("uri") and not s.get("reblog")
+    }
+    assert len(statuses) >= 10
+    served = {}
+
+    def instance(offset: int) -> FakeHttp:
+        page = [
+            orjson.dumps(dict(status, id=str(BASE_ID + offset + i)))
+            for i, status in enumerate(statuses.values())
+        ][:40]
+
+        async def handle(request: Request) -> Response:
+            if request.path != "/api/v1/timelines/public":
+                return Response(status=404)
+            served[offset] = served.get(offset, 0) + 1
+            body = b"[]" if "min_id" in request.query else b"[" + b",".join(reversed(page)) + b"]"
+            return Response(body=body, headers={"content-type": "application/json"})
+
+        return FakeHttp(handle)
+
+    from veille.sources.live import RecentKeys
+
+    shared = RecentKeys()
+    registry = HealthRegistry()
+    items: list[RawItem] = []
+
+    async def consume(source: MastodonSource) -> None:
+        async for batch in source.stream(None):
+            items.extend(batch.items)
+
+    async with running(instance(0)) as one, running(instance(5000)) as two:
+        sources = [
+            MastodonSource(settings(server.url, streaming=False), registry=registry, shared=shared)
+            for server in (one, two)
+        ]
+        tasks = [asyncio.create_task(consume(s)) for s in sources]
+        for _ in range(200):
+            if served.get(0, 0) >= 2 and served.get(5000, 0) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    uris = [orjson.loads(i.payload)["data"]["uri"] for i in items]
+    assert sorted(uris) == sorted(list(statuses)[:40])  # each status once, whichever instance
+    assert {i.source for i in items} <= {s.name for s in sources}

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
 import os
 import re
@@ -224,3 +226,91 @@ async def test_private_addresses_are_refused_unless_allowed() -> None:
     with pytest.raises(SourceError, match="only http"):
         await check_address("file:///etc/passwd", allow_private=True)
     await check_address("http://127.0.0.1:9/feed", allow_private=True)
+
+
+def _rss(entries: int) -> bytes:
+    items = "".join(
+        f"<item><guid>urn:veille:test:{i}</guid><title>Entry {i}</title>"
+        f"<link>https://news.example/{i}</link></item>"
+        for i in range(entries)
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        f"<link>https://news.example/</link>{items}</channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize("validator", ["etag", "last-modified"])
+async def test_validators_survive_a_restart_so_an_unchanged_feed_is_not_refetched(
+    validator: str,
+) -> None:
+    from veille.sources.health import HealthRegistry
+    from veille.sources.rss import RssSource
+
+    version = {"entries": 5, "tag": "v1"}
+    stamps = {"v1": "Sun, 29 Nov 2026 10:00:00 GMT", "v2": "Sun, 29 Nov 2026 11:00:00 GMT"}
+    seen: list[Request] = []
+
+    async def handle(request: Request) -> Response:
+        seen.append(request)
+        tag = version["tag"]
+        if validator == "etag":
+            headers = {"ETag": f'"{tag}"'}
+            unchanged = request.headers.get("if-none-match") == f'"{tag}"'
+        else:
+            headers = {"Last-Modified": stamps[tag]}
+            unchanged = request.headers.get("if-modified-since") == stamps[tag]
+        if unchanged:
+            return Response(status=304, headers=headers)
+        headers["Content-Type"] = "application/rss+xml"
+        return Response(body=_rss(version["entries"]), headers=headers)
+
+    async with running(FakeHttp(handle)) as server:
+        conf = settings(feeds=[{"url": f"{server.url}/feed.xml", "interval": 0.05}])
+
+        async def run(cursor: str | None, until: int, polls: int) -> tuple[list[RawItem], str]:
+            """Run a fresh source (a restart) until ``until`` items and ``polls`` requests."""
+            source = RssSource(conf, registry=HealthRegistry())
+            start = len(seen)
+            items: list[RawItem] = []
+            last = cursor or ""
+
+            async def consume() -> None:
+                nonlocal last
+                async for batch in source.stream(cursor):
+                    items.extend(batch.items)
+                    last = batch.cursor or last
+
+            task = asyncio.create_task(consume())
+            for _ in range(500):
+                if len(items) >= until and len(seen) - start >= polls:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1)  # let the last poll's batch through
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return items, last
+
+        first, cursor = await run(None, until=5, polls=1)
+        assert len(first) == 5
+        state = orjson_loads(cursor)[f"{server.url}/feed.xml"]
+        assert state.get("etag" if validator == "etag" else "modified")
+        # restart: the stored validator is sent, the server answers 304, nothing is duplicated
+        requests_before = len(seen)
+        again, cursor = await run(cursor, until=0, polls=3)
+        assert again == []
+        assert all(
+            r.headers.get("if-none-match") or r.headers.get("if-modified-since")
+            for r in seen[requests_before:]
+        )
+        # the feed changes: only the new entry arrives after the next restart
+        version.update(entries=6, tag="v2")
+        third, cursor = await run(cursor, until=1, polls=2)
+        assert [to_post(i).url for i in third] == ["https://news.example/5"]
+
+
+def orjson_loads(text: str) -> Any:
+    import orjson
+
+    return orjson.loads(text)

@@ -11,6 +11,7 @@ from veille.config import Polite, SourcesSettings
 from veille.sources.base import Source
 from veille.sources.bluesky import BlueskySource
 from veille.sources.health import REGISTRY, HealthRegistry
+from veille.sources.live import RecentKeys
 from veille.sources.mastodon import MastodonSource
 from veille.sources.reddit import RedditSource
 from veille.sources.rss import RssSource
@@ -70,9 +71,10 @@ def live_sources(
     sources: list[Source] = []
     if settings.bluesky.enabled:
         sources.append(BlueskySource(settings.bluesky, registry=registry))
+    federated = RecentKeys(100_000)  # one status federated to several instances: one post
     for instance in settings.mastodon:
         if instance.enabled:
-            sources.append(MastodonSource(instance, registry=registry))
+            sources.append(MastodonSource(instance, registry=registry, shared=federated))
     if settings.reddit.enabled:
         sources.append(RedditSource(settings.reddit, registry=registry))
     if settings.rss.enabled and settings.rss.feeds:

@@ -81,6 +81,12 @@ class _Id(msgspec.Struct):
     id: str
 
 
+class _Canonical(msgspec.Struct):
+    uri: str = ""
+    url: str | None = None
+    edited_at: str | None = None
+
+
 _id = msgspec.json.Decoder(_Id)
 _page = msgspec.json.Decoder(list[msgspec.Raw])
 
@@ -96,6 +102,7 @@ class MastodonSource:
         name: str | None = None,
         registry: HealthRegistry = REGISTRY,
         clock: Clock = utcnow,
+        shared: RecentKeys | None = None,
     ) -> None:
         parts = urlsplit(settings.url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -107,6 +114,10 @@ class MastodonSource:
         self.streams = [parse_stream(s) for s in settings.streams]
         self.health = registry.tracker(self.name, PLATFORM, clock)
         self._clock = clock
+        self.shared = shared if shared is not None else RecentKeys()
+        """Statuses already delivered, by canonical ``uri`` (and ``edited_at``): give every
+        instance's source the same one, and a status several of them federate becomes one
+        post (the first instance's) instead of one per instance."""
         self._streaming_base: str | None = None
         self.polling: set[str] = set()
         """Streams that fell back to polling because streaming is closed to us."""
@@ -328,7 +339,8 @@ class _Follower:
         """Queue one event unless it was already delivered; move the cursor if allowed."""
         # A status arrives once by REST and once by stream; every edit is news.
         key = (event, status_id) if event == "update" and status_id else (event, data)
-        if not self.seen.add(key):
+        canonical = _canonical(event, data)
+        if not self.seen.add(key) or (canonical and not self.source.shared.add(canonical)):
             if advance and event == "update":
                 self.advance(status_id)
             return
@@ -343,6 +355,18 @@ class _Follower:
             received_at=source._clock(),
         )
         await self.queue.put((item, msgspec.json.encode(self.last).decode()))
+
+
+def _canonical(event: str, data: bytes) -> tuple[str, str] | None:
+    """A status's identity across instances (its ActivityPub ``uri``) and version, if any."""
+    if event == "delete":
+        return None  # a delete names a local id only
+    try:
+        found = msgspec.json.decode(data, type=_Canonical)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    uri = found.uri or found.url or ""
+    return (uri, found.edited_at or "") if uri else None
 
 
 def _status_id(event: str, data: bytes) -> str:

@@ -249,6 +249,7 @@ class RssSource:
                     if due[feed.url] > now:
                         continue
                     state = states.setdefault(feed.url, FeedState())
+                    validators = (state.etag, state.modified)
                     try:
                         steps = await self._poll(http, feed, state)
                     except (httpx.HTTPError, OSError, SourceError) as exc:
@@ -263,6 +264,9 @@ class RssSource:
                     due[feed.url] = time.monotonic() + feed.interval
                     for item in steps:
                         yield item, msgspec.json.encode(states).decode()
+                    if not steps and validators != (state.etag, state.modified):
+                        # nothing new, but new validators: commit them so a restart sends them
+                        yield None, msgspec.json.encode(states).decode()
                 wait = min(due.values(), default=now + 60) - time.monotonic()
                 await asyncio.sleep(max(wait, 0.01))
 
