@@ -245,3 +245,18 @@ async def test_rules_are_synchronised_leaving_foreign_rules_alone() -> None:
     assert again.added == []
     assert [r.id for r in again.deleted] == ["1"]
     assert "dry_run" not in posted[2].query
+
+
+async def test_without_a_token_the_source_says_so_and_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from veille.sources.live import SourceError
+
+    monkeypatch.delenv("VEILLE_X_BEARER_TOKEN")
+    registry = HealthRegistry()
+    source = XSource(x_settings("http://127.0.0.1:9"), registry=registry)
+    with pytest.raises(SourceError, match="VEILLE_X_BEARER_TOKEN is not set"):
+        await collect(source.stream(None), lambda got: True)
+    health = registry.report()[0]
+    assert health.state.value == "failing"
+    assert health.detail == "gave up"

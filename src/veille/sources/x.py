@@ -254,7 +254,12 @@ class XSource:
         http_errors = DoublingBackoff(s.http_backoff, s.http_backoff_max)
         limited = DoublingBackoff(s.rate_limit_backoff, s.rate_limit_backoff_max)
         synced = not (s.sync_rules and self.rules)
-        async with self._client() as http:
+        try:
+            connection = self._client()
+        except SourceError as exc:
+            self.health.failed(str(exc), None)  # no retry can help: say so and stop
+            raise
+        async with connection as http:
             while True:
                 delay = 0.0
                 try:
