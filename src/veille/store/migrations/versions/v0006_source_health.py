@@ -1,7 +1,7 @@
 """Source health: the latest health of each live source, written by veille run.
 
-Revision ID: 0005_source_health
-Revises: 0004_trends
+Revision ID: 0006_source_health
+Revises: 0005_findings
 Create Date: 2026-11-29
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from veille.store.types import JSONText, Timestamp
 
-revision = "0005_source_health"
-down_revision = "0004_trends"
+revision = "0006_source_health"
+down_revision = "0005_findings"
 branch_labels = None
 depends_on = None
 
