@@ -63,7 +63,7 @@ def fixture_server(root: Path) -> FakeHttp:
 
     async def handle(request: Request) -> Response:
         path = root / request.path.lstrip("/")
-        if not path.is_file() or root not in path.resolve().parents:
+        if not path.is_file() or root.resolve() not in path.resolve().parents:
             return Response(status=404)
         body = path.read_bytes()
         headers = {
