@@ -61,9 +61,11 @@ ORACLE_AHEAD_OF_RELEASE = {
 def fixture_server(root: Path) -> FakeHttp:
     """Serves each fixture with the HTTP headers its ``Header:`` lines ask for."""
 
+    resolved = root.resolve()
+
     async def handle(request: Request) -> Response:
         path = root / request.path.lstrip("/")
-        if not path.is_file() or root.resolve() not in path.resolve().parents:
+        if not path.is_file() or resolved not in path.resolve().parents:
             return Response(status=404)
         body = path.read_bytes()
         headers = {

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import click
 import httpx
+import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from veille.cli.run import load_catalogue, open_store
+from veille.cli.run import load_catalogue
 from veille.config import Settings, load_settings
 from veille.rules.xrules import stream_rules, translate
 from veille.sources.base import Source
@@ -21,6 +22,7 @@ from veille.sources.configured import configured, live_sources
 from veille.sources.health import HealthRegistry, SourceHealth
 from veille.sources.live import SourceError
 from veille.sources.x import XSource
+from veille.store import create_engine
 from veille.store.source_health import StoredHealth, load_health
 
 
@@ -112,12 +114,18 @@ async def _probe(running: list[Source], seconds: float) -> None:
 
 
 def stored_health(settings: Settings) -> list[StoredHealth]:
-    """The health ``veille run`` wrote to the store (none when there is no database yet)."""
+    """The health ``veille run`` wrote to the store; none when there is no database, or one
+    without health yet (it is read as it is: never created nor migrated from here)."""
     url = make_url(settings.store.url)
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
         return []
-    with open_store(settings) as store:
-        return load_health(store.engine)
+    engine = create_engine(settings.store.url)
+    try:
+        return load_health(engine)
+    except sa.exc.SQLAlchemyError:
+        return []
+    finally:
+        engine.dispose()
 
 
 def health_table(report: list[SourceHealth], reported: dict[str, datetime] | None = None) -> Table:
