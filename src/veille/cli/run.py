@@ -54,7 +54,7 @@ def load_catalogue(paths: Sequence[str]) -> Catalogue:
 
 
 def x_stream_rules(settings: Settings, catalogue: Catalogue) -> Callable[[], list[StreamRule]]:
-    """The X stream rules of the watch rules, for the X source to sync on each connect.
+    """The X stream rules of the watch rules, for the X source to sync when it starts.
 
     What cannot be asked from X is logged as a warning each time: those posts reach veille only
     through other sources.
