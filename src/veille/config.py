@@ -48,6 +48,9 @@ class ConversationsSettings(Section):
 class RulesSettings(Section):
     paths: list[str] = Field(default_factory=lambda: ["rules"])
     """Rule files, or folders whose ``*.toml`` files are all loaded."""
+    reload_seconds: float = Field(default=5.0, ge=0.0, le=3_600.0)
+    """How often ``veille run`` looks for changed rule files and swaps in the new catalogue
+    (docs/rules.md); 0: never, rules are read at start only."""
 
 
 class PipelineSettings(Section):

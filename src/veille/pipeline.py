@@ -407,6 +407,11 @@ class Pipeline:
         return self.stats
 
     @property
+    def processor(self) -> Processor | None:
+        """The processor running the pure stages in this process (``None`` with workers)."""
+        return self._processor
+
+    @property
     def stopping(self) -> bool:
         """Whether :meth:`stop` was called (by a signal, or by the caller)."""
         return self._stopping
@@ -480,15 +485,17 @@ class Pipeline:
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="veille-pure")
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._thread, self._processor, items)
-        assert self._pool is not None
+        pool = self._pool
+        assert pool is not None
         payload = _items_codec.encode(items)
         try:
             result = await asyncio.get_running_loop().run_in_executor(
-                self._pool, _process_in_worker, payload
+                pool, _process_in_worker, payload
             )
             return _processed_decoder.decode(result)
         except BrokenProcessPool:
-            self._start_pool()
+            if pool is self._pool:  # not a pool already replaced by a swap
+                self._start_pool()
             if len(items) == 1:
                 log.error("worker died on %s %s: quarantined", items[0].source, items[0].origin)
                 return Processed(
@@ -501,15 +508,48 @@ class Pipeline:
             first.extend(await self._run_pure(items[half:]))
             return first
 
-    async def _warm_up(self) -> None:
+    async def _warm_up(self, pool: Executor | None = None) -> None:
         """Have every worker build its processor (compiling the rules) before reading starts,
         so the first batches do not wait and throughput counts from the first post."""
-        if self._pool is None:
+        pool = pool or self._pool
+        if pool is None:
             return
         loop = asyncio.get_running_loop()
         await asyncio.gather(
-            *(loop.run_in_executor(self._pool, _worker_ready) for _ in range(self.workers))
+            *(loop.run_in_executor(pool, _worker_ready) for _ in range(self.workers))
         )
+
+    async def swap_processor(self, processor: Processor | ProcessorFactory) -> None:
+        """Run the pure stages of every batch not yet started with ``processor`` (the rules
+        changed); each batch is processed wholly by the old or wholly by the new one.
+
+        In this process (``processor`` a Processor) the swap is one assignment; the batches
+        already handed to the pure-stage thread finish with the old one. With worker
+        processes (``processor`` a factory) a new pool is started and warmed up while the old
+        one keeps working; then new batches go to the new pool, and the old one finishes the
+        batches it holds and exits.
+        """
+        if self._factory is None:
+            if not isinstance(processor, Processor):
+                raise TypeError("a pipeline without workers swaps in a Processor")
+            self._processor = processor
+            return
+        if isinstance(processor, Processor):
+            raise TypeError("worker processes need a processor factory, not a Processor")
+        if self._pool is None:  # not running yet: run() starts the pool with the new factory
+            self._factory = processor
+            return
+        pool = ProcessPoolExecutor(
+            max_workers=self.workers, initializer=_init_worker, initargs=(processor,)
+        )
+        try:
+            await self._warm_up(pool)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        self._factory = processor
+        old, self._pool = self._pool, pool
+        old.shutdown(wait=False)
 
     def _start_pool(self) -> None:
         if self._factory is None:

@@ -7,6 +7,7 @@ thing.
 
 from __future__ import annotations
 
+import copy
 import importlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from veille.clock import utcnow
+from veille.enrich.detect import Urgent
 from veille.match.matcher import Matcher
+from veille.model import Severity
 from veille.pipeline import Enricher, Language, Processor
 from veille.rules.files import Diagnostic, RuleFileError, load
 from veille.rules.rule import Rule
@@ -47,6 +50,10 @@ class Catalogue:
         """The version of each enabled rule, as ``registry`` numbers them."""
         return registry.assign((r.id, r.query.source) for r in self.rules if r.enabled)
 
+    def severities(self) -> dict[str, Severity]:
+        """The severity of each rule (urgency scoring adds the most severe match's)."""
+        return {r.id: r.severity for r in self.rules}
+
 
 class FixedVersions:
     """A :class:`VersionRegistry` that answers from versions assigned beforehand (workers)."""
@@ -69,7 +76,8 @@ class ProcessorSpec:
 
     ``language`` and ``enrichers`` name factories as ``"module:function"``; each factory is
     called with no argument in the worker and returns the hook (a detector loads its model
-    once per process this way).
+    once per process this way). ``severities``, when given, are the rule severities the
+    urgency step scores with (instead of what its factory read from the rule files).
     """
 
     rules: tuple[RuleSpec, ...]
@@ -77,10 +85,48 @@ class ProcessorSpec:
     language: str | None = None
     enrichers: tuple[str, ...] = ()
     engine: str = field(default="daachorse")
+    severities: Mapping[str, Severity] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, catalogue: Catalogue, versions: Mapping[str, int], **options: Any) -> ProcessorSpec:
+        """The recipe matching ``catalogue`` (with the ``versions`` the store gave its rules)."""
+        return cls(
+            rules=catalogue.specs(),
+            versions=dict(versions),
+            severities=catalogue.severities(),
+            **options,
+        )
+
+    def matcher(self) -> Matcher:
+        """The compiled matcher of these rules (the slow part of a rebuild)."""
+        rules = [Rule.of(rule_id, query, evasion=evasion) for rule_id, query, evasion in self.rules]
+        return Matcher(rules, FixedVersions(self.versions), self.engine)  # type: ignore[arg-type]
 
     def __call__(self) -> Processor:
-        rules = [Rule.of(rule_id, query, evasion=evasion) for rule_id, query, evasion in self.rules]
-        matcher = Matcher(rules, FixedVersions(self.versions), self.engine)  # type: ignore[arg-type]
         language: Language | None = _import(self.language)() if self.language else None
         enrichers: list[Enricher] = [_import(target)() for target in self.enrichers]
-        return Processor(matcher, language=language, enrichers=enrichers, clock=utcnow)
+        return Processor(
+            self.matcher(), language=language, enrichers=self._rule_aware(enrichers), clock=utcnow
+        )
+
+    def renew(self, processor: Processor) -> Processor:
+        """A processor like ``processor`` but with these rules: a new matcher, the urgency
+        step scoring with these severities, every other step (models loaded, velocity
+        counts) kept. For a rule change in the main process; call it off the event loop."""
+        return Processor(
+            self.matcher(),
+            language=processor.language,
+            enrichers=self._rule_aware(processor.enrichers),
+            clock=processor.clock,
+        )
+
+    def _rule_aware(self, enrichers: Sequence[Enricher]) -> list[Enricher]:
+        if not self.severities:
+            return list(enrichers)
+        out: list[Enricher] = []
+        for step in enrichers:
+            if isinstance(step, Urgent):
+                step = copy.copy(step)  # the running processor's step stays as it was
+                step.severity_of = dict(self.severities).get
+            out.append(step)
+        return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -22,6 +23,7 @@ from veille.demo import STARTER_RULES, DemoSource
 from veille.enrich.detect import ENRICHERS
 from veille.model import AlertSignal
 from veille.pipeline import Pipeline
+from veille.reload import RuleWatcher, swap_catalogue
 from veille.rules.files import RuleFileError
 from veille.rules.xrules import stream_rules
 from veille.sources.base import Source
@@ -131,6 +133,21 @@ LANGUAGE_HOOK = "veille.normalise.language:pipeline_language"
 SENTIMENT_STEP = "veille.enrich.sentiment:pipeline_step"
 
 
+def processor_spec(settings: Settings, store: Store, catalogue: Catalogue) -> ProcessorSpec:
+    """The recipe of the pure stages for ``catalogue`` (its rule versions registered in the
+    store) with the configured language and enrichment steps."""
+    enrichers = list(ENRICHERS) if settings.detect.enabled else []
+    if settings.sentiment.enabled:
+        # Before urgency (the last detector step), which scores what every step found.
+        enrichers.insert(max(0, len(enrichers) - 1), SENTIMENT_STEP)
+    return ProcessorSpec.of(
+        catalogue,
+        catalogue.versions(store.versions),
+        language=LANGUAGE_HOOK,
+        enrichers=tuple(enrichers),
+    )
+
+
 def assemble(
     settings: Settings,
     store: Store,
@@ -140,20 +157,10 @@ def assemble(
 ) -> tuple[Pipeline, AlertService]:
     """The pipeline on ``store`` with its after-store hooks (alerts, trends), and the alert
     service whose delivery must run beside it: what ``veille run`` runs (bench/latency.py too)."""
-    enrichers = list(ENRICHERS) if settings.detect.enabled else []
-    if settings.sentiment.enabled:
-        # Before urgency (the last detector step), which scores what every step found.
-        enrichers.insert(max(0, len(enrichers) - 1), SENTIMENT_STEP)
-    spec = ProcessorSpec(
-        rules=catalogue.specs(),
-        versions=catalogue.versions(store.versions),
-        language=LANGUAGE_HOOK,
-        enrichers=tuple(enrichers),
-    )
     pipeline = Pipeline(
         sources,
         store,
-        spec,
+        processor_spec(settings, store, catalogue),
         workers=settings.pipeline.workers,
         queue_batches=settings.pipeline.queue_batches,
         store_batch_posts=settings.pipeline.store_batch_posts,
@@ -207,6 +214,37 @@ async def report_health(
         await asyncio.sleep(every)
 
 
+def rule_watcher(
+    settings: Settings,
+    store: Store,
+    pipeline: Pipeline,
+    catalogue: Catalogue,
+    paths: Sequence[str],
+    *,
+    say: Callable[[str], None] | None = None,
+) -> RuleWatcher:
+    """Watches ``paths`` for ``veille run``: a changed valid catalogue gets its versions
+    registered in the store, then replaces the pipeline's processor and the rule tables of
+    its after-store hooks (alerts, trends, console); ``say`` tells the operator."""
+    spec = processor_spec(settings, store, catalogue)
+
+    async def use(new: Catalogue) -> None:
+        nonlocal spec
+        spec = await swap_catalogue(pipeline, spec, new, store.versions)
+        for hook in pipeline.after_store:
+            if isinstance(hook, AlertHook):
+                hook.rules = {r.id: AlertRuleInfo(r.severity, r.name, r.tags) for r in new.rules}
+            elif isinstance(hook, TrendHook):
+                hook.tags_of = {r.id: r.tags for r in new.rules}
+            elif isinstance(hook, LiveConsole):
+                hook.rules = {r.id: RuleInfo(r.severity, r.name) for r in new.rules}
+        if say is not None:
+            enabled = sum(1 for r in new.rules if r.enabled)
+            say(f"rules reloaded: {len(new.rules)} rules, {enabled} enabled")
+
+    return RuleWatcher(paths, use, interval=settings.rules.reload_seconds)
+
+
 def start(
     settings: Settings,
     store: Store,
@@ -218,13 +256,19 @@ def start(
     servers: Sequence[Coroutine[Any, Any, None]] = (),
     cursors: dict[str, str] | None = None,
     linger: bool = False,
+    rule_paths: Sequence[str] = (),
 ) -> None:
-    """Build the pipeline on ``store`` and run it with the live console."""
+    """Build the pipeline on ``store`` and run it with the live console; with ``rule_paths``
+    (and ``[rules] reload_seconds``) changed rule files are taken into use while running."""
     pipeline, alerting = assemble(settings, store, catalogue, sources, cursors)
     if any(isinstance(getattr(s, "health", None), HealthTracker) for s in sources):
         watch = silence_watch(settings)
         every = settings.sources.health_every
         servers = [*servers, report_health(store, alerting.submit, watch, every)]
+    if settings.rules.reload_seconds > 0 and rule_paths:
+        say = None if quiet else functools.partial(click.echo, err=True)
+        watcher = rule_watcher(settings, store, pipeline, catalogue, rule_paths, say=say)
+        servers = [*servers, watcher.run()]
 
     async def main() -> None:
         stop_alerts = asyncio.Event()
@@ -337,6 +381,7 @@ def run(
             quiet=quiet,
             servers=servers,
             cursors=cursors,
+            rule_paths=settings.rules.paths,
         )
 
 
@@ -358,10 +403,10 @@ def demo(rate: float, web: bool, plain: bool | None, quiet: bool) -> None:
     catalogue = load_catalogue(paths)
     with open_store(settings) as store:
         servers = []
+        own = paths != [str(STARTER_RULES)]
         if web:
             from veille.cli.web import dashboard, demo_account
 
-            own = paths != [str(STARTER_RULES)]
             servers.append(dashboard(settings, store, rules=paths, writable=own))
             login = demo_account(store)
             if not quiet:
@@ -377,6 +422,7 @@ def demo(rate: float, web: bool, plain: bool | None, quiet: bool) -> None:
             quiet=quiet,
             servers=servers,
             linger=web,
+            rule_paths=paths if own else (),
         )
         if not quiet:
             click.echo(

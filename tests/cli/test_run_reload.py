@@ -1,0 +1,116 @@
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+import msgspec
+import pytest
+
+from veille.store import Store
+
+RULE = '[[rule]]\nid = "hot"\nseverity = "low"\nquery = "{query}"\n'
+
+
+def lines_of(stream: IO[str]) -> tuple[queue.Queue[str], threading.Thread]:
+    """The process's output lines as they come, read by a thread that ends with the output."""
+    out: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in stream:
+            out.put(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return out, reader
+
+
+def wait_for(lines: queue.Queue[str], text: str, seen: list[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        seen.append(line)
+        if text in line:
+            return
+    raise AssertionError(f"{text!r} never came; output:\n{''.join(seen)}")
+
+
+def append(path: Path, start: int, texts: list[str]) -> None:
+    with path.open("ab") as f:
+        for i, text in enumerate(texts, start):
+            f.write(msgspec.json.encode({"id": str(i), "text": text}) + b"\n")
+
+
+def stored(workdir: Path, n: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with Store.open(f"sqlite:///{workdir / 'veille.db'}") as store:
+            if store.counts()["posts"] >= n:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {n} posts stored after {timeout} s")
+
+
+@pytest.mark.integration
+def test_veille_run_picks_up_a_changed_rule_file_without_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "watch.toml").write_text(RULE.format(query="alpha"), "utf-8")
+    posts = tmp_path / "posts.jsonl"
+    append(posts, 0, ["alpha", "beta"])
+    env = {
+        **os.environ,
+        "VEILLE_RULES__RELOAD_SECONDS": "0.2",
+        "VEILLE_TRENDS__ENABLED": "false",
+    }
+    env.pop("VEILLE_CONFIG", None)
+    with subprocess.Popen(
+        [sys.executable, "-m", "veille", "run", "--replay", str(posts), "--follow", "--plain"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        lines, reader = lines_of(process.stdout)
+        seen: list[str] = []
+        try:
+            stored(tmp_path, 2)
+            (rules / "watch.toml").write_text(RULE.format(query="alpha AND ("), "utf-8")
+            wait_for(lines, "the running rules stay", seen)  # an invalid edit: said, not applied
+            (rules / "watch.toml").write_text(RULE.format(query="beta OR gamma"), "utf-8")
+            wait_for(lines, "rules reloaded: 1 rules, 1 enabled", seen)
+            append(posts, 2, ["alpha", "beta", "gamma"])
+            stored(tmp_path, 5)
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            reader.join(timeout=10)  # before the pipe is closed under it
+    assert process.returncode == 0, "".join(seen)
+    with Store.open(f"sqlite:///{tmp_path / 'veille.db'}") as store:
+        found = {}
+        for i in range(5):
+            view = store.post("generic", str(i))
+            assert view is not None
+            found[i] = [(m.match.rule, m.match.version) for m in view.matches]
+        assert store.versions.query("hot", 2) == "beta OR gamma"
+    assert found == {
+        0: [("hot", 1)],
+        1: [],
+        2: [],  # "alpha" after the swap: the new version does not match it
+        3: [("hot", 2)],
+        4: [("hot", 2)],
+    }
