@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from veille.cli import main
 from veille.config import load_settings
 from veille.model import AlertSignal
 from veille.store import create_engine
+from veille.store.audit import AuditEntry, AuditLog
 from veille.store.migrate import ensure_current
 
 CONFIG = """
@@ -37,7 +39,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def raise_alert(title: str = "Threat \x1b[31mred\x1b[0m") -> int:
+def raise_alert(title: str = "Threat \x1b[31mred\x1b[0m", conversation: str = "r1") -> int:
     settings = load_settings()
     db = create_engine(settings.store.url)
     ensure_current(db)
@@ -48,7 +50,7 @@ def raise_alert(title: str = "Threat \x1b[31mred\x1b[0m") -> int:
                 severity="critical",
                 title=title,
                 reasons=("call to violence",),
-                conversation="bluesky:r1",
+                conversation=f"bluesky:{conversation}",
                 native_id="p1",
                 platform="bluesky",
             )
@@ -148,3 +150,54 @@ def test_check(config: Path, tmp_path: Path) -> None:
     code, out = run("check", "--config", str(unknown))
     assert code == 1
     assert "unknown receiver" in out
+
+
+def audit_entries() -> list[AuditEntry]:
+    db = create_engine(load_settings().store.url)
+    try:
+        log = AuditLog(db)
+        assert log.verify().ok
+        return list(reversed(log.entries(limit=1000)))
+    finally:
+        db.dispose()
+
+
+def test_every_action_is_audited_like_the_dashboards(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VEILLE_USER", raising=False)
+    me = getpass.getuser()
+    first, second = raise_alert(), raise_alert("Another", "r2")
+    assert run("ack", str(first), "--note", "calling the zone")[0] == 0
+    assert run("assign", str(first), "bob", "--as", "alice", "--reason", "on shift")[0] == 0
+    assert run("note", str(first), "patrol sent", "--by", "alice")[0] == 0
+    assert run("resolve", str(first), "--as", "bob", "--reason", "handled by the zone")[0] == 0
+    assert run("ack", str(second), "--as", "carol")[0] == 0
+    assert run("ack", str(second), "--as", "carol")[0] == 1  # refused: nothing audited
+    code, out = run("silence", "add", "rule=x", "--for", "1h", "--reason", "drill", "--as", "dan")
+    assert code == 0, out
+    assert run("silence", "expire", "1", "--reason", "drill over")[0] == 0
+    entries = audit_entries()
+    assert [(e.actor, e.action, e.target, e.reason) for e in entries] == [
+        (me, "alert.acknowledge", f"alert {first}", "calling the zone"),
+        ("alice", "alert.assign", f"alert {first}", "on shift"),
+        ("alice", "alert.note", f"alert {first}", "patrol sent"),
+        ("bob", "alert.resolve", f"alert {first}", "handled by the zone"),
+        ("carol", "alert.acknowledge", f"alert {second}", ""),
+        ("dan", "silence.create", "silence 1", "drill"),
+        (me, "silence.expire", "silence 1", "drill over"),
+    ]
+    assert all(e.detail["via"] == "cli" and e.detail["os_user"] == me for e in entries)
+    assert entries[1].detail["assignee"] == "bob"
+    assert entries[5].detail["matchers"] == ["rule=x"]
+    # The alert history and the audit log name the same person.
+    assert "bob resolved" in run("show", str(first))[1]
+
+
+def test_the_actor_defaults_to_veille_user(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEILLE_USER", "watch-officer")
+    alert_id = raise_alert()
+    assert run("ack", str(alert_id))[0] == 0
+    (entry,) = audit_entries()
+    assert entry.actor == "watch-officer"
+    assert entry.detail["os_user"] == getpass.getuser()

@@ -13,6 +13,7 @@ import getpass
 import os
 import signal as signals
 from datetime import timedelta
+from typing import Any
 
 import click
 import pydantic
@@ -26,6 +27,7 @@ from veille.config import Settings, load_settings, parse_duration
 from veille.model import SEVERITIES, AlertStatus
 from veille.store import alerts as store
 from veille.store import create_engine
+from veille.store.audit import AuditLog
 from veille.store.migrate import ensure_current
 
 STYLE = {
@@ -50,11 +52,29 @@ def _engine(settings: Settings) -> AlertEngine:
     return AlertEngine(db, settings.alerts)
 
 
-def _me() -> str:
+def _os_user() -> str:
     try:
-        return os.environ.get("VEILLE_USER") or getpass.getuser()
+        return getpass.getuser()
     except (KeyError, OSError):
-        return ""
+        return "unknown"
+
+
+def _me() -> str:
+    return os.environ.get("VEILLE_USER") or _os_user()
+
+
+def _audit(
+    engine: AlertEngine, by: str, action: str, target: str, reason: str = "", **detail: Any
+) -> None:
+    """Write the act to the audit log, as the dashboard does for the same act: ``by`` is the
+    actor, and the OS account that ran the command is kept beside it."""
+    AuditLog(engine.db).append(
+        by,
+        action,
+        target,
+        reason=reason,
+        detail={"via": "cli", "os_user": _os_user(), **detail},
+    )
 
 
 def _plain(text: str, limit: int = 200) -> Text:
@@ -159,24 +179,34 @@ def show_cmd(alert_id: int) -> None:
         )
 
 
-def _act(action: str, alert_id: int, by: str, note: str) -> None:
+def _act(action: str, alert_id: int, by: str, note: str, reason: str) -> None:
     engine = _engine(_settings())
     try:
         getattr(engine, action)(alert_id, by=by, note=note)
     except AlertError as exc:
         raise _fail(exc) from None
+    _audit(engine, by, f"alert.{action}", f"alert {alert_id}", reason or note)
 
 
-by_option = click.option("--by", default=_me, show_default="you", help="Who does it.")
+by_option = click.option(
+    "--as",
+    "--by",
+    "by",
+    default=_me,
+    show_default="$VEILLE_USER or your login name",
+    help="Who does it, as the alert history and the audit log record it.",
+)
+reason_option = click.option("--reason", default="", help="Why, for the audit log.")
 
 
 @alerts.command("ack")
 @click.argument("alert_id", type=int)
 @by_option
 @click.option("--note", default="", help="Why, or what happens next.")
-def ack_cmd(alert_id: int, by: str, note: str) -> None:
+@reason_option
+def ack_cmd(alert_id: int, by: str, note: str, reason: str) -> None:
     """Acknowledge: someone is on it (stops repeats and escalation)."""
-    _act("acknowledge", alert_id, by, note)
+    _act("acknowledge", alert_id, by, note, reason)
     click.echo(f"alert {alert_id} acknowledged by {by}")
 
 
@@ -184,9 +214,10 @@ def ack_cmd(alert_id: int, by: str, note: str) -> None:
 @click.argument("alert_id", type=int)
 @by_option
 @click.option("--note", default="", help="What was done.")
-def resolve_cmd(alert_id: int, by: str, note: str) -> None:
+@reason_option
+def resolve_cmd(alert_id: int, by: str, note: str, reason: str) -> None:
     """Resolve: the matter is closed."""
-    _act("resolve", alert_id, by, note)
+    _act("resolve", alert_id, by, note, reason)
     click.echo(f"alert {alert_id} resolved by {by}")
 
 
@@ -194,12 +225,15 @@ def resolve_cmd(alert_id: int, by: str, note: str) -> None:
 @click.argument("alert_id", type=int)
 @click.argument("assignee")
 @by_option
-def assign_cmd(alert_id: int, assignee: str, by: str) -> None:
+@reason_option
+def assign_cmd(alert_id: int, assignee: str, by: str, reason: str) -> None:
     """Give an alert to someone."""
+    engine = _engine(_settings())
     try:
-        _engine(_settings()).assign(alert_id, assignee, by=by)
+        engine.assign(alert_id, assignee, by=by)
     except AlertError as exc:
         raise _fail(exc) from None
+    _audit(engine, by, "alert.assign", f"alert {alert_id}", reason or assignee, assignee=assignee)
     click.echo(f"alert {alert_id} assigned to {assignee}")
 
 
@@ -207,12 +241,15 @@ def assign_cmd(alert_id: int, assignee: str, by: str) -> None:
 @click.argument("alert_id", type=int)
 @click.argument("text")
 @by_option
-def note_cmd(alert_id: int, text: str, by: str) -> None:
+@reason_option
+def note_cmd(alert_id: int, text: str, by: str, reason: str) -> None:
     """Add a note to an alert's history."""
+    engine = _engine(_settings())
     try:
-        _engine(_settings()).note(alert_id, by, text)
+        engine.note(alert_id, by, text)
     except AlertError as exc:
         raise _fail(exc) from None
+    _audit(engine, by, "alert.note", f"alert {alert_id}", reason or text)
     click.echo(f"note added to alert {alert_id}")
 
 
@@ -237,10 +274,21 @@ def silence_add(matchers: tuple[str, ...], duration: str, reason: str, by: str) 
     length = parse_duration(duration)
     if not isinstance(length, timedelta):
         raise click.BadParameter(f"{duration!r}: write 30m, 2h, 1d …", param_hint="--for")
+    engine = _engine(_settings())
     try:
-        s = _engine(_settings()).silence(parsed, by=by, reason=reason, duration=length)
+        s = engine.silence(parsed, by=by, reason=reason, duration=length)
     except AlertError as exc:
         raise _fail(exc) from None
+    matchers_text = [m.text for m in s.matchers]
+    _audit(
+        engine,
+        by,
+        "silence.create",
+        f"silence {s.id}",
+        reason,
+        matchers=matchers_text,
+        duration=duration,
+    )
     click.echo(f"silence {s.id} until {s.ends_at:%Y-%m-%d %H:%M} UTC")
 
 
@@ -269,12 +317,15 @@ def silence_list(show_all: bool) -> None:
 @silence.command("expire")
 @click.argument("silence_id", type=int)
 @by_option
-def silence_expire(silence_id: int, by: str) -> None:
+@reason_option
+def silence_expire(silence_id: int, by: str, reason: str) -> None:
     """End a silence now."""
+    engine = _engine(_settings())
     try:
-        _engine(_settings()).expire_silence(silence_id, by=by)
+        engine.expire_silence(silence_id, by=by)
     except AlertError as exc:
         raise _fail(exc) from None
+    _audit(engine, by, "silence.expire", f"silence {silence_id}", reason)
     click.echo(f"silence {silence_id} expired")
 
 
@@ -304,12 +355,15 @@ def dead_cmd(limit: int) -> None:
 @alerts.command("retry")
 @click.argument("notification_id", type=int)
 @by_option
-def retry_cmd(notification_id: int, by: str) -> None:
+@reason_option
+def retry_cmd(notification_id: int, by: str, reason: str) -> None:
     """Send a dead letter again (after fixing the receiver)."""
+    engine = _engine(_settings())
     try:
-        _engine(_settings()).requeue(notification_id, by=by)
+        engine.requeue(notification_id, by=by)
     except AlertError as exc:
         raise _fail(exc) from None
+    _audit(engine, by, "notification.requeue", f"notification {notification_id}", reason)
     click.echo(f"notification {notification_id} queued again")
 
 
