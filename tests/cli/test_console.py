@@ -56,3 +56,14 @@ def test_plain_console_prints_matches_flags_and_a_summary() -> None:
     Console(file=rendered, width=160, color_system=None).print(live.render())
     assert "demo:1" in rendered.getvalue()
     assert "Grosse manif" in rendered.getvalue()
+
+
+def test_the_summary_stays_on_one_line_in_a_narrow_terminal() -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=40, color_system=None)
+    stats = Stats(stored=1_234_567, matched_posts=20, matches=21, quarantined=1)
+    with LiveConsole(stats, {}, list, plain=True, console=console):
+        pass
+    (summary,) = out.getvalue().splitlines()
+    assert summary.startswith("1,234,567 posts stored")
+    assert summary.endswith("· 1 quarantined")

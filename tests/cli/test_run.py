@@ -3,7 +3,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -11,6 +10,7 @@ import msgspec
 import pytest
 from click.testing import CliRunner
 
+from tests.cli.process import Output
 from veille.cli import main
 from veille.demo.generate import INCIDENTS
 from veille.store import Store
@@ -97,38 +97,26 @@ def test_run_without_rules_or_sources_says_what_to_do(workdir: Path) -> None:
 @pytest.mark.integration
 def test_demo_with_the_dashboard_serves_until_interrupted(workdir: Path) -> None:
     port = free_port()
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "veille", "demo", "--rate", "0", "--web", "--plain"],
         cwd=workdir,
         env={**os.environ, "VEILLE_WEB__PORT": str(port)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        answer = None
-        while time.monotonic() < deadline and answer is None:
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert answer is not None
-        assert answer.status_code in (200, 303)
-        while time.monotonic() < deadline:  # the stream ends, the dashboard stays up
+        text=True,
+    ) as process:
+        output = Output(process)
+        try:
+            output.wait_for(f"dashboard on http://127.0.0.1:{port}/")
+            # Said once the whole stream is stored and the pipeline has ended.
+            output.wait_for("stays up until Ctrl-C")
             with Store.open(f"sqlite:///{workdir / 'veille.db'}") as store:
-                if store.counts()["posts"] == 3000:
-                    break
-            time.sleep(0.2)
-        time.sleep(2)  # the pipeline has ended by now
-        assert process.poll() is None
-        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code in (200, 303)
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 0, output.decode()
-    assert f"dashboard on http://127.0.0.1:{port}/" in output.decode()
-    assert "log in as demo / " in output.decode()
-    assert "stays up until Ctrl-C" in output.decode()
+                assert store.counts()["posts"] == 3000
+            assert process.poll() is None
+            answer = httpx.get(f"http://127.0.0.1:{port}/", timeout=30)
+            assert answer.status_code in (200, 303)
+            process.send_signal(signal.SIGINT)
+        finally:
+            text = output.finish()
+    assert process.returncode == 0, text
+    assert "log in as demo / " in text

@@ -1,45 +1,17 @@
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import IO
 
 import msgspec
 import pytest
 
+from tests.cli.process import Output
 from veille.store import Store
 
 RULE = '[[rule]]\nid = "hot"\nseverity = "low"\nquery = "{query}"\n'
-
-
-def lines_of(stream: IO[str]) -> tuple[queue.Queue[str], threading.Thread]:
-    """The process's output lines as they come, read by a thread that ends with the output."""
-    out: queue.Queue[str] = queue.Queue()
-
-    def read() -> None:
-        for line in stream:
-            out.put(line)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    return out, reader
-
-
-def wait_for(lines: queue.Queue[str], text: str, seen: list[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            break
-        seen.append(line)
-        if text in line:
-            return
-    raise AssertionError(f"{text!r} never came; output:\n{''.join(seen)}")
 
 
 def append(path: Path, start: int, texts: list[str]) -> None:
@@ -48,7 +20,7 @@ def append(path: Path, start: int, texts: list[str]) -> None:
             f.write(msgspec.json.encode({"id": str(i), "text": text}) + b"\n")
 
 
-def stored(workdir: Path, n: int, timeout: float = 60) -> None:
+def stored(workdir: Path, n: int, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with Store.open(f"sqlite:///{workdir / 'veille.db'}") as store:
@@ -81,25 +53,19 @@ def test_veille_run_picks_up_a_changed_rule_file_without_restart(
         stderr=subprocess.STDOUT,
         text=True,
     ) as process:
-        assert process.stdout is not None
-        lines, reader = lines_of(process.stdout)
-        seen: list[str] = []
+        output = Output(process)
         try:
             stored(tmp_path, 2)
             (rules / "watch.toml").write_text(RULE.format(query="alpha AND ("), "utf-8")
-            wait_for(lines, "the running rules stay", seen)  # an invalid edit: said, not applied
+            output.wait_for("the running rules stay")  # an invalid edit: said, not applied
             (rules / "watch.toml").write_text(RULE.format(query="beta OR gamma"), "utf-8")
-            wait_for(lines, "rules reloaded: 1 rules, 1 enabled", seen)
+            output.wait_for("rules reloaded: 1 rules, 1 enabled")
             append(posts, 2, ["alpha", "beta", "gamma"])
             stored(tmp_path, 5)
             process.send_signal(signal.SIGINT)
-            process.wait(timeout=60)
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            reader.join(timeout=10)  # before the pipe is closed under it
-    assert process.returncode == 0, "".join(seen)
+            text = output.finish()
+    assert process.returncode == 0, text
     with Store.open(f"sqlite:///{tmp_path / 'veille.db'}") as store:
         found = {}
         for i in range(5):

@@ -115,7 +115,9 @@ class LiveConsole:
             self._refresh_conversations(force=True)
             self._live.__exit__(None, None, None)
             self._live = None
-        self.console.print(self.summary())
+        # One line however narrow the terminal (or pipe): a wrapped summary splits its counts
+        # from their names where the rate's width happens to put the edge.
+        self.console.print(self.summary(), soft_wrap=True)
 
     def __call__(self, stored: Stored) -> None:
         lines: list[str] = []
