@@ -23,6 +23,7 @@ from veille.sources.replay import ReplaySource
 from veille.store import Store
 from veille.store import trends as trend_store
 from veille.testing import FakeClock
+from veille.web.pages.inbox import STREAM_SECONDS
 
 from .browser import Watch, chromium, live_server, log_in
 from .conftest import PASSWORD, make_env
@@ -92,6 +93,9 @@ def test_analyst_shift(tmp_path: Path, clock: FakeClock) -> None:
     shots = tmp_path / "screenshots"
     shots.mkdir()
     env = make_env(tmp_path, clock)
+    # Pages stay open for seconds here: the inbox's stream lasts as in production (the
+    # tests' 0.5 s end would reach the console as an error, "[object Event]").
+    env.app.state.stream_seconds = STREAM_SECONDS
     replay = replay_file(tmp_path / "stream.jsonl", clock)
     with chromium() as browser, live_server(env.app) as base:
         page = browser.new_page(viewport={"width": 1280, "height": 900})

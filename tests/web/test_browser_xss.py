@@ -17,6 +17,7 @@ from veille.config import AlertsSettings
 from veille.model import SEVERITIES, AlertSignal, Author, Match, Post
 from veille.store.checks import MAX_ID, check_post
 from veille.testing import FakeClock
+from veille.web.pages.inbox import STREAM_SECONDS
 
 from .browser import Watch, chromium, live_server, log_in
 from .conftest import PASSWORD, make_env
@@ -46,6 +47,9 @@ def test_hostile_strings_render_inert(shared_data: Path, tmp_path: Path, clock: 
     strings = [s for s in everything if s not in refused]
     assert len(strings) > 7000
     env = make_env(tmp_path, clock)
+    # Pages stay open for seconds here: the inbox's stream lasts as in production (the
+    # tests' 0.5 s end would reach the console as an error, "[object Event]").
+    env.app.state.stream_seconds = STREAM_SECONDS
     doc = tomlkit.document()
     tables = tomlkit.aot()
     for i, s in enumerate(strings):
