@@ -31,9 +31,7 @@ def stored(workdir: Path, n: int, timeout: float = 300) -> None:
 
 
 @pytest.mark.integration
-def test_veille_run_picks_up_a_changed_rule_file_without_restart(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_veille_run_picks_up_a_changed_rule_file_without_restart(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "watch.toml").write_text(RULE.format(query="alpha"), "utf-8")
