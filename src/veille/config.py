@@ -11,6 +11,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_settings import (
@@ -225,6 +226,119 @@ class AlertsSettings(AlertTiming):
         return self
 
 
+class OidcSettings(Section):
+    """Single sign-on through an OpenID Connect provider (docs/dashboard.md, "Single sign-on").
+
+    The authorization-code flow with PKCE, state and nonce; the ID token's signature is checked
+    against the provider's published keys (JWKS), and a claim of it (``roles_claim``) decides the
+    veille role and teams.
+    """
+
+    enabled: bool = False
+    issuer: str = ""
+    """The provider's issuer URL, exactly as its discovery document states it, e.g.
+    ``https://sso.example.be/realms/police`` (its ``/.well-known/openid-configuration`` is read)."""
+    client_id: str = ""
+    client_secret: str = ""
+    """Keep it out of the file: ``VEILLE_WEB__OIDC__CLIENT_SECRET``."""
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
+    roles_claim: str = "groups"
+    """The ID-token claim listing the user's groups or roles; a dotted path reaches into an
+    object (Keycloak's ``realm_access.roles``)."""
+    roles: dict[str, Literal["admin", "analyst", "viewer"]] = Field(default_factory=dict)
+    """Claim value → veille role. A user gets the highest role of their mapped values and is
+    refused when none is mapped."""
+    teams_claim: str = ""
+    """The claim listing the user's teams (default: ``roles_claim``)."""
+    teams: dict[str, list[str]] = Field(default_factory=dict)
+    """Claim value → veille teams. At each login the user's membership of every team named here
+    is set from the claim; other teams are left as they are."""
+    username_claim: str = "preferred_username"
+    """The claim giving a new account its username (lower-cased; ``email`` also works)."""
+    create_users: bool = True
+    """Create an account at the first login of a user with a mapped role; when off, an admin
+    creates it first (``veille users add NAME --oidc``)."""
+    local_login: bool = True
+    """Whether the username-and-password form stays available; turn off to make the provider
+    the only way in (API tokens still work)."""
+    provider_logout: bool = True
+    """On logout, also end the session at the provider (when it offers ``end_session_endpoint``)."""
+    algorithms: list[str] = Field(
+        default_factory=lambda: [
+            "RS256",
+            "RS384",
+            "RS512",
+            "PS256",
+            "PS384",
+            "PS512",
+            "ES256",
+            "ES384",
+            "ES512",
+            "EdDSA",
+        ]
+    )
+    """Signature algorithms accepted on ID tokens (asymmetric only: ``none`` and HMAC never)."""
+    leeway_seconds: int = Field(default=60, ge=0, le=600)
+    """Clock skew tolerated on ``exp``, ``iat`` and ``nbf``."""
+    max_age_seconds: int = Field(default=600, ge=30, le=86_400)
+    """Longest time between starting a login and returning from the provider, and oldest
+    accepted ID token (``iat``)."""
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    """Timeout of each call to the provider."""
+    button: str = "Single sign-on"
+    """The label of the login button."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> OidcSettings:
+        if not self.enabled:
+            if not self.local_login:
+                raise ValueError("local_login = false needs enabled = true: nobody could log in")
+            return self
+        problems = []
+        if not _http_url(self.issuer):
+            problems.append(
+                "issuer must be an https:// URL (http:// only on loopback), "
+                f"not {self.issuer[:100]!r}"
+            )
+        if not self.client_id:
+            problems.append("client_id is missing")
+        if not self.client_secret:
+            problems.append("client_secret is missing: set VEILLE_WEB__OIDC__CLIENT_SECRET")
+        if "openid" not in self.scopes:
+            problems.append("scopes must include 'openid'")
+        if not self.roles:
+            problems.append(
+                "roles maps no claim value to a role: nobody could log in "
+                '(e.g. roles = { "veille-analysts" = "analyst" })'
+            )
+        if not self.roles_claim:
+            problems.append("roles_claim is empty")
+        bad = sorted(set(self.algorithms) - ASYMMETRIC_ALGORITHMS)
+        if bad or not self.algorithms:
+            problems.append(
+                "algorithms: only asymmetric signatures are accepted "
+                f"({', '.join(sorted(ASYMMETRIC_ALGORITHMS))}), not {', '.join(bad) or 'none'}"
+            )
+        if problems:
+            raise ValueError("[web.oidc] " + "; ".join(problems))
+        return self
+
+
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
+def _http_url(url: str) -> bool:
+    """An https URL, or http on a loopback address (a provider on this machine, tests)."""
+    parts = urlsplit(url)
+    if not parts.hostname or parts.query or parts.fragment:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+
+
 class WebSettings(Section):
     """The dashboard and JSON API (``veille web``): docs/dashboard.md, docs/api.md."""
 
@@ -250,6 +364,16 @@ class WebSettings(Section):
     """Most archived posts one rule dry-run reads."""
     mount_ingest: bool = True
     """Serve ``POST /ingest`` from the dashboard's server when ``[ingest]`` is enabled."""
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
+
+    @model_validator(mode="after")
+    def _oidc_needs_base_url(self) -> WebSettings:
+        if self.oidc.enabled and not _http_url(self.base_url.rstrip("/") or "-"):
+            raise ValueError(
+                "[web.oidc] needs [web] base_url (the dashboard's public https:// URL): "
+                "the provider sends users back to base_url + /login/oidc/callback"
+            )
+        return self
 
 
 class PlatformRetention(Section):

@@ -271,6 +271,12 @@ class Accounts:
             row = conn.execute(sa.select(users).where(users.c.username == username)).first()
         return None if row is None else _user(row)
 
+    def user_by_subject(self, subject: str) -> User | None:
+        """The account linked to an OIDC subject (``issuer|sub``)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(users).where(users.c.oidc_subject == subject)).first()
+        return None if row is None else _user(row)
+
     def user_by_id(self, user_id: int) -> User | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
@@ -485,6 +491,29 @@ class Accounts:
             ).first()
             if not exists:
                 conn.execute(team_members.insert().values(team_id=team_id, user_id=user_id))
+
+    def set_memberships(self, user: User, *, managed: set[str], wanted: frozenset[str]) -> None:
+        """Make ``user`` a member of exactly the ``wanted`` teams among ``managed`` ones.
+
+        Teams outside ``managed`` are left alone (memberships given by hand stay).
+        """
+        if not managed:
+            return
+        m = team_members.c
+        with self._write() as conn, conn.begin():
+            ids = {
+                row.name: row.id
+                for row in conn.execute(
+                    sa.select(teams.c.id, teams.c.name).where(teams.c.name.in_(managed))
+                )
+            }
+            have = set(conn.execute(sa.select(m.team_id).where(m.user_id == user.id)).scalars())
+            keep = {ids[name] for name in wanted if name in ids}
+            drop = (set(ids.values()) - keep) & have
+            if drop:
+                conn.execute(team_members.delete().where(m.user_id == user.id, m.team_id.in_(drop)))
+            for team_id in sorted(keep - have):
+                conn.execute(team_members.insert().values(team_id=team_id, user_id=user.id))
 
     def add_watch_list(
         self,

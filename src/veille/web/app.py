@@ -26,9 +26,11 @@ from veille.web.api import sources as api_sources
 from veille.web.api import trends as api_trends
 from veille.web.auth import Public
 from veille.web.context import Web
+from veille.web.oidc import check_teams
 from veille.web.pages import auth as pages_auth
 from veille.web.pages import draft as pages_draft
 from veille.web.pages import inbox as pages_inbox
+from veille.web.pages import oidc as pages_oidc
 from veille.web.pages import search as pages_search
 from veille.web.pages import sources as pages_sources
 from veille.web.pages import temperature as pages_temperature
@@ -105,6 +107,7 @@ def create_app(
     pages = APIRouter(include_in_schema=False)
     for page_module in (
         pages_auth,
+        pages_oidc,
         pages_inbox,
         pages_search,
         pages_temperature,
@@ -128,13 +131,16 @@ def create_app(
 def make_web(
     settings: Settings, store: Store, *, clock: Clock = utcnow, rulebook: Rulebook | None = None
 ) -> Web:
-    """The services behind the app (``app.state.web``)."""
-    return Web(
+    """The services behind the app (``app.state.web``); a ``[web.oidc]`` mapping naming a
+    team that does not exist is refused here, at start."""
+    web = Web(
         settings=settings,
         store=store,
         rulebook=rulebook or Rulebook(settings.rules.paths, store.versions),
         clock=clock,
     )
+    check_teams(web.accounts, settings.web.oidc)
+    return web
 
 
 def _public_routes(app: FastAPI, pages: APIRouter) -> None:

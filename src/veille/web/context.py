@@ -15,6 +15,7 @@ from veille.store.accounts import Accounts, User
 from veille.store.audit import AuditLog
 from veille.store.rule_edits import RuleEdits
 from veille.web.auth import Principal, RateLimiter
+from veille.web.oidc import OidcClient
 from veille.web.rulebook import Rulebook
 from veille.web.scope import Pseudonymiser, Scope
 
@@ -32,6 +33,8 @@ class Web:
     edits: RuleEdits = field(init=False)
     pseudonymise: Pseudonymiser = field(init=False)
     login_limiter: RateLimiter = field(init=False)
+    oidc: OidcClient | None = field(init=False)
+    """The OpenID Connect client when ``[web.oidc]`` is enabled."""
     extras: dict[str, Any] = field(default_factory=dict)
     """Optional services other parts attach (alert engine, source health …)."""
 
@@ -42,6 +45,10 @@ class Web:
         self.edits = RuleEdits(engine, clock=self.clock)
         self.pseudonymise = Pseudonymiser(self.settings.web.pseudonym_key)
         self.login_limiter = RateLimiter(self.settings.web.login_rate_per_minute, 60.0)
+        conf = self.settings.web.oidc
+        self.oidc = (
+            OidcClient(conf, self.settings.web.base_url, clock=self.clock) if conf.enabled else None
+        )
 
     @property
     def idle(self) -> timedelta:

@@ -29,6 +29,7 @@ from veille.web.authz import Permission
 from veille.web.context import Web
 from veille.web.errors import ApiError
 from veille.web.i18n import COOKIE, LANGUAGES, N_
+from veille.web.oidc import OidcError
 from veille.web.pages.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -45,37 +46,21 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _client(request: Request) -> str:
+def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
 @router.get("/login", dependencies=[Depends(Public())])
 def login_page(request: Request, next: str = "/") -> Response:
-    web: Web = request.app.state.web
-    token = new_secret()
-    response = render(
-        request,
-        "login.html",
-        title="Log in",
-        next=safe_next(next),
-        login_csrf=token,
-        error="",
-    )
-    response.set_cookie(
-        LOGIN_CSRF,
-        token,
-        max_age=3600,
-        httponly=True,
-        samesite="strict",
-        secure=web.secure(request),
-        path="/login",
-    )
-    return response
+    return login_form(request, safe_next(next))
 
 
-def _refuse(request: Request, next_path: str, message: str, status: int) -> Response:
-    token = new_secret()
+def login_form(request: Request, next_path: str, message: str = "", status: int = 200) -> Response:
+    """The login page (the password form, the single sign-on button, or both), with a fresh
+    double-submit CSRF token for the form and an optional error ``message``."""
     web: Web = request.app.state.web
+    token = new_secret()
+    oidc = web.settings.web.oidc
     response = render(
         request,
         "login.html",
@@ -84,6 +69,8 @@ def _refuse(request: Request, next_path: str, message: str, status: int) -> Resp
         next=next_path,
         login_csrf=token,
         error=message,
+        local_login=oidc.local_login,
+        oidc_button=oidc.button if oidc.enabled else "",
     )
     response.set_cookie(
         LOGIN_CSRF,
@@ -122,18 +109,30 @@ def login(
 ) -> Response:
     web: Web = request.app.state.web
     next_path = safe_next(next)
+    if not web.settings.web.oidc.local_login:
+        web.record(
+            "anonymous",
+            "auth.failed",
+            username[:64],
+            client=client_address(request),
+            method="password",
+            reason="local login is disabled",
+        )
+        return login_form(
+            request, next_path, N_("Log in with single sign-on: passwords are not accepted."), 403
+        )
     cookie = request.cookies.get(LOGIN_CSRF, "")
     if not cookie or not csrf_token or not same(cookie, csrf_token):
-        return _refuse(request, next_path, N_("The form expired: please try again."), 403)
-    if not web.login_limiter.hit(_client(request)):
-        web.record("anonymous", "auth.throttled", username[:64], client=_client(request))
-        return _refuse(request, next_path, N_("Too many attempts: wait a minute."), 429)
+        return login_form(request, next_path, N_("The form expired: please try again."), 403)
+    if not web.login_limiter.hit(client_address(request)):
+        web.record("anonymous", "auth.throttled", username[:64], client=client_address(request))
+        return login_form(request, next_path, N_("Too many attempts: wait a minute."), 429)
     user = web.accounts.user(username.strip().lower()[:64])
     now = web.clock()
     if user is not None and user.locked_until is not None and user.locked_until > now:
         verify_password(None, password)  # same time as a real check
-        web.record("anonymous", "auth.locked", user.username, client=_client(request))
-        return _refuse(
+        web.record("anonymous", "auth.locked", user.username, client=client_address(request))
+        return login_form(
             request, next_path, N_("Wrong username or password, or account locked."), 401
         )
     if user is None or user.disabled or not verify_password(user, password):
@@ -142,8 +141,8 @@ def login(
             web.accounts.login_failed(
                 user, limit=conf.login_attempts, lock_for=timedelta(minutes=conf.lockout_minutes)
             )
-        web.record("anonymous", "auth.failed", username[:64], client=_client(request))
-        return _refuse(
+        web.record("anonymous", "auth.failed", username[:64], client=client_address(request))
+        return login_form(
             request, next_path, N_("Wrong username or password, or account locked."), 401
         )
     web.accounts.login_succeeded(user)
@@ -151,7 +150,11 @@ def login(
     response.delete_cookie(LOGIN_CSRF, path="/login")
     start_session(web, request, response, user)
     web.record(
-        user.username, "auth.login", user.username, client=_client(request), method="password"
+        user.username,
+        "auth.login",
+        user.username,
+        client=client_address(request),
+        method="password",
     )
     return response
 
@@ -166,9 +169,24 @@ async def logout(
     if token:
         await run_in_threadpool(web.accounts.end_session, token)
     await run_in_threadpool(web.record, who, "auth.logout", who.actor)
-    response = RedirectResponse("/login", status_code=303)
+    target: str | None = None
+    if web.oidc is not None and who.user.oidc_subject:
+        target = await run_in_threadpool(provider_logout, web)
+    response = RedirectResponse(target or "/login", status_code=303)
     response.delete_cookie(name, path="/")
     return response
+
+
+def provider_logout(web: Web) -> str | None:
+    """Where to end the provider's session too (``None``: it has no end-session endpoint, or
+    cannot be reached, and the local logout is all there is)."""
+    assert web.oidc is not None
+    base = web.settings.web.base_url.rstrip("/")
+    try:
+        return web.oidc.logout_url(base + "/login")
+    except OidcError as error:
+        web.record("anonymous", "auth.oidc.logout_failed", "", reason=error.reason)
+        return None
 
 
 @router.get("/lang/{code}", dependencies=[Depends(Public())])
