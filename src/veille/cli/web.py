@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from fastapi import APIRouter
+from pydantic import ValidationError
 
 from veille.cli.run import open_store
 from veille.cli.users import cli_actor
@@ -30,7 +31,10 @@ def web(host: str | None, port: int | None) -> None:
     Create the first account with `veille users add NAME --role admin`. The retention job
     runs inside this server every [retention] interval_hours.
     """
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
     web_conf = settings.web.model_copy(
         update={"host": host or settings.web.host, "port": port or settings.web.port}
     )
@@ -92,9 +96,15 @@ def dashboard(
     from veille.web.rulebook import Rulebook
 
     paths = list(rules) if rules is not None else settings.rules.paths
-    app = create_app(
-        settings, store, rulebook=Rulebook(paths, store.versions, writable=writable), ingest=ingest
-    )
+    try:
+        app = create_app(
+            settings,
+            store,
+            rulebook=Rulebook(paths, store.versions, writable=writable),
+            ingest=ingest,
+        )
+    except ValueError as exc:  # e.g. [web.oidc] mapping to a team that does not exist
+        raise click.ClickException(str(exc)) from None
 
     async def run() -> None:
         stop = asyncio.Event()
