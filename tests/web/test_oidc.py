@@ -49,12 +49,13 @@ def oidc_conf(issuer_url: str, **overrides: Any) -> dict[str, Any]:
     }
 
 
-def with_oidc(env: Env, provider: FakeProvider, **overrides: Any) -> None:
+def with_oidc(env: Env, provider: FakeProvider, *, base_url: str = BASE, **overrides: Any) -> None:
     """Give the test app a configuration with ``[web.oidc]`` on (over the same store)."""
+    web = env.settings.web.model_dump(exclude={"oidc", "base_url"})
     env.settings = Settings(
         store={"url": env.settings.store.url},
         rules={"paths": [str(env.rules_dir)]},
-        web={"base_url": BASE, "oidc": oidc_conf(provider.issuer, **overrides)},
+        web={**web, "base_url": base_url, "oidc": oidc_conf(provider.issuer, **overrides)},
     )
     env.app.state.web = make_web(env.settings, env.store, clock=env.clock)
 
@@ -348,6 +349,9 @@ def test_logout_also_ends_the_provider_session(sso: Env, provider: FakeProvider)
         "post_logout_redirect_uri": [BASE + "/login"],
     }
     assert not logged_in(web)
+    # The pages let the logout form be redirected to the provider, and nowhere else.
+    csp = web.get("/login").headers["content-security-policy"]
+    assert f"form-action 'self' {provider.issuer};" in csp
     # A local account logs out locally only.
     local = client(sso)
     page = local.get("/login")

@@ -90,7 +90,11 @@ def create_app(
     web = make_web(settings, store, clock=clock, rulebook=rulebook)
     app.state.web = web
     errors.install(app)
-    app.add_middleware(SecurityHeaders, force_hsts=settings.web.base_url.startswith("https:"))
+    app.add_middleware(
+        SecurityHeaders,
+        force_hsts=settings.web.base_url.startswith("https:"),
+        csp=lambda: app.state.web.csp,
+    )
 
     api = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
     for module in (

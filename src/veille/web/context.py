@@ -15,9 +15,10 @@ from veille.store.accounts import Accounts, User
 from veille.store.audit import AuditLog
 from veille.store.rule_edits import RuleEdits
 from veille.web.auth import Principal, RateLimiter
-from veille.web.oidc import OidcClient
+from veille.web.oidc import OidcClient, origin
 from veille.web.rulebook import Rulebook
 from veille.web.scope import Pseudonymiser, Scope
+from veille.web.security import content_security_policy
 
 
 @dataclass
@@ -35,6 +36,8 @@ class Web:
     login_limiter: RateLimiter = field(init=False)
     oidc: OidcClient | None = field(init=False)
     """The OpenID Connect client when ``[web.oidc]`` is enabled."""
+    csp: str = field(init=False)
+    """The Content-Security-Policy of every page (the provider may receive the logout form)."""
     extras: dict[str, Any] = field(default_factory=dict)
     """Optional services other parts attach (alert engine, source health …)."""
 
@@ -49,6 +52,7 @@ class Web:
         self.oidc = (
             OidcClient(conf, self.settings.web.base_url, clock=self.clock) if conf.enabled else None
         )
+        self.csp = content_security_policy([origin(conf.issuer)] if self.oidc else [])
 
     @property
     def idle(self) -> timedelta:

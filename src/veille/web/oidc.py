@@ -128,6 +128,12 @@ def _trusted_url(url: str) -> bool:
     return parts.scheme == "https" or (parts.scheme == "http" and loopback)
 
 
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL (what a Content-Security-Policy source names)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def claim(claims: Mapping[str, Any], path: str) -> Any:
     """The value at a dotted path (``realm_access.roles``), or ``None``."""
     value: Any = claims
@@ -514,7 +520,8 @@ class OidcClient:
         if not self.conf.provider_logout:
             return None
         end = self.provider().end_session_endpoint
-        if end is None:
+        # The page's CSP lets forms go to the issuer's origin only (veille.web.security).
+        if end is None or origin(end) != origin(self.conf.issuer):
             return None
         query = urlencode(
             {"client_id": self.conf.client_id, "post_logout_redirect_uri": post_logout}

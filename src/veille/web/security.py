@@ -7,18 +7,26 @@ browser will not run it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-CSP: Final = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'"
-)
+
+def content_security_policy(form_origins: Iterable[str] = ()) -> str:
+    """The policy; ``form_origins`` may receive forms besides this origin (with single
+    sign-on, the logout form is redirected to the provider, which ``form-action`` governs)."""
+    form_action = " ".join(("'self'", *form_origins))
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"font-src 'self'; connect-src 'self'; form-action {form_action}; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+CSP: Final = content_security_policy()
 
 HEADERS: Final = [
-    (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
@@ -30,11 +38,21 @@ HSTS: Final = (b"strict-transport-security", b"max-age=31536000")
 
 
 class SecurityHeaders:
-    """ASGI middleware (streaming-safe, so SSE keeps flowing) adding the headers above."""
+    """ASGI middleware (streaming-safe, so SSE keeps flowing) adding the headers above.
 
-    def __init__(self, app: ASGIApp, *, force_hsts: bool = False) -> None:
+    ``csp`` gives the Content-Security-Policy of the moment (it follows the configuration).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        force_hsts: bool = False,
+        csp: Callable[[], str] = lambda: CSP,
+    ) -> None:
         self.app = app
         self.force_hsts = force_hsts
+        self.csp = csp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,6 +66,8 @@ class SecurityHeaders:
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
                 headers += [(k, v) for k, v in HEADERS if k not in present]
+                if b"content-security-policy" not in present:
+                    headers.append((b"content-security-policy", self.csp().encode()))
                 if tls:
                     headers.append(HSTS)
                 if not path.startswith("/static/") and b"cache-control" not in present:
