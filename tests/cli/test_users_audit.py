@@ -45,6 +45,8 @@ def test_users_teams_and_audit(runner: CliRunner, tmp_path: Path) -> None:
     listing = runner.invoke(main, ["users", "list"])
     assert "anne" in listing.output
     assert "disabled" in listing.output
+    assert "password" in listing.output  # anne
+    assert "oidc" in listing.output  # bert, reserved for single sign-on
     assert "fraud" in runner.invoke(main, ["teams", "list"]).output
     with Store.open(f"sqlite:///{tmp_path / 'veille.db'}") as store:
         accounts = Accounts(store.engine)

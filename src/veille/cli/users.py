@@ -15,7 +15,7 @@ from rich.table import Table
 
 from veille.cli.run import open_store
 from veille.config import load_settings
-from veille.store.accounts import ROLES, AccountError, Accounts
+from veille.store.accounts import ROLES, AccountError, Accounts, User
 from veille.store.audit import AuditLog
 from veille.web.auth import TOKEN_PREFIX, hash_password, new_secret
 
@@ -77,7 +77,7 @@ def add(username: str, role: str, display_name: str, password_stdin: bool, oidc:
 def list_users() -> None:
     """Every account with its role, state and last login."""
     accounts, _ = _accounts()
-    table = Table("user", "role", "state", "last login", "teams")
+    table = Table("user", "role", "state", "sign-in", "last login", "teams")
     member_of: dict[str, list[str]] = {}
     for team in accounts.teams():
         for name in team.members:
@@ -86,9 +86,21 @@ def list_users() -> None:
         state = "disabled" if user.disabled else "active"
         last = user.last_login_at.strftime("%Y-%m-%d %H:%M") if user.last_login_at else "never"
         table.add_row(
-            user.username, user.role, state, last, ", ".join(member_of.get(user.username, []))
+            user.username,
+            user.role,
+            state,
+            _sign_in(user),
+            last,
+            ", ".join(member_of.get(user.username, [])),
         )
     Console().print(table)
+
+
+def _sign_in(user: User) -> str:
+    """How an account logs in: its password, or single sign-on (linked or awaiting a login)."""
+    if user.oidc_subject:
+        return "oidc"
+    return "password" if user.password_hash else "oidc (not yet linked)"
 
 
 def _change(username: str, action: str, **values: object) -> None:

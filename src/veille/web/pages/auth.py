@@ -171,13 +171,13 @@ async def logout(
     await run_in_threadpool(web.record, who, "auth.logout", who.actor)
     target: str | None = None
     if web.oidc is not None and who.user.oidc_subject:
-        target = await run_in_threadpool(provider_logout, web)
+        target = await run_in_threadpool(provider_logout, web, who.actor)
     response = RedirectResponse(target or "/login", status_code=303)
     response.delete_cookie(name, path="/")
     return response
 
 
-def provider_logout(web: Web) -> str | None:
+def provider_logout(web: Web, actor: str) -> str | None:
     """Where to end the provider's session too (``None``: it has no end-session endpoint, or
     cannot be reached, and the local logout is all there is)."""
     assert web.oidc is not None
@@ -185,7 +185,7 @@ def provider_logout(web: Web) -> str | None:
     try:
         return web.oidc.logout_url(base + "/login")
     except OidcError as error:
-        web.record("anonymous", "auth.oidc.logout_failed", "", reason=error.reason)
+        web.record(actor, "auth.oidc.logout_failed", actor, reason=error.reason)
         return None
 
 
