@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from veille.testing import FakeClock, PostgresServer
+from veille.testing import FakeClock, NatsServer, PostgresServer
 
 # Property tests check behaviour, not speed (speed is measured in bench/): no per-example
 # deadline, which a busy machine would otherwise turn into random failures.
@@ -77,3 +77,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "pg":
         return str(request.getfixturevalue("pg_url"))
     return f"sqlite:///{tmp_path / 'veille.db'}"
+
+
+# -- NATS ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def nats_server() -> Iterator[NatsServer]:
+    """A fresh ``nats-server -js`` on 127.0.0.1 (a free port, a temporary store) for one test.
+
+    A missing binary fails the test (it is never skipped): scripts/test installs nats-server.
+    """
+    try:
+        server = NatsServer()
+    except FileNotFoundError as exc:
+        pytest.fail(f"{exc}; scripts/test installs it")
+    with server:
+        yield server

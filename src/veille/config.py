@@ -89,6 +89,47 @@ class IngestSettings(Section):
     """How long a request waits for its posts to be stored before answering 202."""
 
 
+class BusSettings(Section):
+    """The NATS JetStream bus between ``veille ingest`` and ``veille run --bus`` workers
+    (docs/running.md, "Scaling out")."""
+
+    url: str = "nats://127.0.0.1:4222"
+    """Server(s), comma-separated: ``nats://host:4222`` or ``tls://host:4222``."""
+    stream: str = Field(default="VEILLE_RAW", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    subject_prefix: str = Field(
+        default="veille.raw", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+    )
+    """Items go on ``<prefix>.<partition>``."""
+    partitions: int = Field(default=2, ge=1, le=1_024)
+    """How many partitions (one worker each); fixed for the life of a stream."""
+    max_age_hours: float = Field(default=168.0, ge=0)
+    """How long the stream keeps items (0: no limit); workers must not fall further behind."""
+    max_bytes: int = Field(default=1 << 30, ge=1 << 20)
+    """Disk the stream may use (the server reserves it at creation); past it the oldest items
+    are dropped."""
+    max_msg_bytes: int = Field(default=1 << 20, ge=1_024, le=64 << 20)
+    """Largest item on the bus (the server's ``max_payload`` must allow it); larger items are
+    quarantined by the ingester."""
+    duplicate_window_seconds: float = Field(default=120.0, gt=0, le=86_400)
+    """How long the server remembers message ids to drop re-publishes after a restart."""
+    replicas: int = Field(default=1, ge=1, le=5)
+    in_flight: int = Field(default=1_000, ge=1, le=100_000)
+    """Publishes awaiting their ack at once (the ingester's bound)."""
+    fetch_batch: int = Field(default=1_000, ge=1, le=100_000)
+    """Items a worker fetches at once (one pipeline batch)."""
+    connect_timeout: float = Field(default=5.0, gt=0, le=300)
+    user: str = ""
+    password: str = ""
+    """Prefer ``VEILLE_BUS__PASSWORD`` to writing it in the file."""
+    token: str = ""
+    """Prefer ``VEILLE_BUS__TOKEN``."""
+    creds_file: str = ""
+    """A NATS ``.creds`` file (JWT + NKey seed)."""
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+
+
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -717,6 +758,7 @@ class Settings(BaseSettings):
     rules: RulesSettings = Field(default_factory=RulesSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    bus: BusSettings = Field(default_factory=BusSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     detect: DetectSettings = Field(default_factory=DetectSettings)
     web: WebSettings = Field(default_factory=WebSettings)

@@ -139,6 +139,72 @@ def find_postgres_bindir() -> Path:
     return found[-1].parent
 
 
+class NatsServer:
+    """A throw-away ``nats-server -js`` on loopback with its store in a temporary directory.
+
+    Used by the ``nats_url`` test fixture and the bus benchmark::
+
+        with NatsServer() as server:
+            url = server.url   # nats://127.0.0.1:PORT
+    """
+
+    def __init__(
+        self, binary: str | None = None, *, port: int | None = None, jetstream: bool = True
+    ) -> None:
+        found = binary or shutil.which("nats-server")
+        if not found:
+            raise FileNotFoundError(
+                "nats-server is not installed (Debian: apt-get install nats-server)"
+            )
+        self.binary = found
+        self.port = port or free_port()
+        self.storedir = Path(tempfile.mkdtemp(prefix="veille-nats-"))
+        self.jetstream = jetstream
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> NatsServer:
+        """Start the server (same port and store as before, after a :meth:`kill`) and wait
+        until it accepts connections."""
+        command = [self.binary, "-a", "127.0.0.1", "-p", str(self.port)]
+        if self.jetstream:
+            command += ["-js", "-sd", str(self.storedir)]
+        with (self.storedir / "log").open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"nats-server exited: {(self.storedir / 'log').read_text()[-2000:]}"
+                )
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.05)
+        raise RuntimeError(f"nats-server did not listen on {self.port} within 30 s")
+
+    def kill(self) -> None:
+        """Stop the server at once (its store stays, for a restart)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+    def stop(self) -> None:
+        """Stop the server and remove its store."""
+        self.kill()
+        shutil.rmtree(self.storedir, ignore_errors=True)
+
+    def __enter__(self) -> NatsServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -23,6 +23,7 @@ from veille.cli.db import db  # noqa: E402
 from veille.cli.draft import draft  # noqa: E402
 from veille.cli.eval import eval_group  # noqa: E402
 from veille.cli.eval_temperature import eval_language, eval_sentiment  # noqa: E402
+from veille.cli.ingest import ingest  # noqa: E402
 from veille.cli.init import init  # noqa: E402
 from veille.cli.match import match  # noqa: E402
 from veille.cli.protected import protected  # noqa: E402
@@ -46,6 +47,7 @@ main.add_command(draft)
 main.add_command(eval_group)
 eval_group.add_command(eval_language)
 eval_group.add_command(eval_sentiment)
+main.add_command(ingest)
 main.add_command(init)
 main.add_command(match)
 main.add_command(protected)

@@ -291,6 +291,65 @@ def start(
         asyncio.run(main())
 
 
+def replay_and_live_sources(
+    settings: Settings,
+    catalogue: Catalogue,
+    replays: Sequence[str],
+    platform: str,
+    follow: bool,
+    *,
+    live: bool = True,
+) -> list[Source]:
+    """The replayed files and (with ``live``) the live sources enabled in [sources]."""
+    sources: list[Source] = [
+        ReplaySource(
+            path,
+            platform=platform,
+            follow=follow,
+            batch_size=settings.pipeline.batch_size,
+            max_line_bytes=settings.pipeline.max_line_bytes,
+        )
+        for path in replays
+    ]
+    if not live:
+        return sources
+    return sources + live_sources(settings.sources, x_rules=x_stream_rules(settings, catalogue))
+
+
+def http_ingest_source(settings: Settings) -> HttpIngestSource:
+    """The ``POST /ingest`` source as [ingest] configures it."""
+    conf = settings.ingest
+    try:
+        return HttpIngestSource(
+            token=conf.token,
+            platform=conf.platform,
+            max_body_bytes=conf.max_body_bytes,
+            max_items=conf.max_items,
+            queue_requests=conf.queue_requests,
+            ack_seconds=conf.ack_seconds,
+        )
+    except ValueError as exc:
+        raise click.ClickException(f"[ingest]: {exc} (set VEILLE_INGEST__TOKEN)") from None
+
+
+def bus_source(settings: Settings, url: str | None, partition: str | None) -> Source:
+    """The partition of the NATS bus a worker reads (``--bus URL --partition I/N``)."""
+    if partition is None:
+        raise click.ClickException(
+            "--bus needs --partition I/N (which partition this worker reads)"
+        )
+    from veille.bus.nats import BusSource, parse_partition
+
+    try:
+        index, count = parse_partition(partition)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    update: dict[str, object] = {"partitions": count}
+    if url:
+        update["url"] = url
+    return BusSource(settings.bus.model_copy(update=update), index)
+
+
 @click.command("run")
 @click.option(
     "--replay",
@@ -308,6 +367,8 @@ def start(
 )
 @click.option("--plain", is_flag=True, default=None, help="One line per match instead of tables.")
 @click.option("--quiet", is_flag=True, help="No console output.")
+@click.option("--bus", metavar="URL", help="Read items from the NATS bus (default URL: [bus] url).")
+@click.option("--partition", metavar="I/N", help="With --bus: the partition this worker reads.")
 def run(
     replays: tuple[str, ...],
     platform: str,
@@ -317,6 +378,8 @@ def run(
     web: bool,
     plain: bool | None,
     quiet: bool,
+    bus: str | None,
+    partition: str | None,
 ) -> None:
     """Run the watch pipeline: sources → match → store, until the sources end or Ctrl-C.
 
@@ -325,41 +388,27 @@ def run(
     """
     settings = load_settings()
     catalogue = load_catalogue(settings.rules.paths)
-    sources: list[Source] = [
-        ReplaySource(
-            path,
-            platform=platform,
-            follow=follow,
-            batch_size=settings.pipeline.batch_size,
-            max_line_bytes=settings.pipeline.max_line_bytes,
-        )
-        for path in replays
-    ]
-    sources += live_sources(settings.sources, x_rules=x_stream_rules(settings, catalogue))
+    # A bus worker leaves the connectors of [sources] and [ingest] to `veille ingest`, which
+    # shares its configuration file: running them here too would read everything twice.
+    worker = bus is not None or partition is not None
+    sources = replay_and_live_sources(
+        settings, catalogue, replays, platform, follow, live=not worker
+    )
     servers = []
     ingest_router = None
-    if ingest if ingest is not None else settings.ingest.enabled:
-        conf = settings.ingest
-        try:
-            http = HttpIngestSource(
-                token=conf.token,
-                platform=conf.platform,
-                max_body_bytes=conf.max_body_bytes,
-                max_items=conf.max_items,
-                queue_requests=conf.queue_requests,
-                ack_seconds=conf.ack_seconds,
-            )
-        except ValueError as exc:
-            raise click.ClickException(f"[ingest]: {exc} (set VEILLE_INGEST__TOKEN)") from None
+    if ingest if ingest is not None else settings.ingest.enabled and not worker:
+        http = http_ingest_source(settings)
         sources.append(http)
         if web and settings.web.mount_ingest:
             ingest_router = http.router()
         else:
-            servers.append(serve(create_app(http), conf.host, conf.port))
+            servers.append(serve(create_app(http), settings.ingest.host, settings.ingest.port))
+    if worker:
+        sources.append(bus_source(settings, bus, partition))
     if not sources:
         raise click.ClickException(
-            "nothing to run: give --replay FILE (or - for stdin), enable [ingest] or a source "
-            "in [sources]"
+            "nothing to run: give --replay FILE (or - for stdin), --bus URL --partition I/N, "
+            "enable [ingest] or a source in [sources]"
         )
     with open_store(settings) as store:
         if web:

@@ -18,6 +18,7 @@ from veille.store.engine import WRITE
 from veille.store.schema import rule_versions
 
 _CHUNK = 500
+_RETRIES = 5
 
 
 def digest(query: str) -> str:
@@ -33,8 +34,22 @@ class StoredVersionRegistry:
         self.clock = clock
 
     def assign(self, rules: Iterable[tuple[str, str]]) -> dict[str, int]:
-        """The version of each ``(rule id, query)``, recording new versions (one transaction)."""
+        """The version of each ``(rule id, query)``, recording new versions (one transaction).
+
+        Processes starting together on PostgreSQL (scale-out workers) may record the same new
+        version at once: the loser's transaction fails whole and is retried against what the
+        winner stored, so every process gets the same versions.
+        """
         wanted = [(rule, query.strip()) for rule, query in rules]
+        for attempt in range(_RETRIES):
+            try:
+                return self._assign(wanted)
+            except sa.exc.IntegrityError:
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _assign(self, wanted: list[tuple[str, str]]) -> dict[str, int]:
         with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
             latest = _latest(conn, sorted({rule for rule, _ in wanted}))
             out: dict[str, int] = {}
