@@ -7,9 +7,12 @@ small share of posts carries a catalogue term, so hits are sparse as in a real w
 
 from __future__ import annotations
 
+import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 COMMON = {
     "fr": (
@@ -121,3 +124,30 @@ def posts(n: int, hit_terms: list[str], hit_rate: float = 0.02, seed: int = 2) -
         text = " ".join(words)
         text = text[0].upper() + text[1:] + rng.choice([".", "!", " ?", "", "…"])
         yield GenPost(str(i), text, lang)
+
+
+def stream(count: int, queries: list[str], seed: int = 3) -> Iterator[dict[str, Any]]:
+    """``count`` posts as generic JSON objects (veille's ``generic`` mapping) with authors, times
+    50 per second apart, and a fifth of them replies to one of the 500 posts before, as a live
+    stream has them; catalogue terms of ``queries`` planted as :func:`posts` does."""
+    rng = random.Random(seed)
+    base = datetime(2026, 3, 1, tzinfo=UTC)
+    for n, post in enumerate(posts(count, catalogue_terms(queries))):
+        payload: dict[str, Any] = {
+            "id": post.id,
+            "text": post.text,
+            "lang": post.lang,
+            "author": {"id": str(rng.randrange(50_000)), "handle": f"user{rng.randrange(50_000)}"},
+            "created_at": (base + timedelta(seconds=n / 50)).isoformat(),
+        }
+        if n > 10 and rng.random() < 0.2:
+            payload["reply_to"] = str(rng.randrange(max(0, n - 500), n))
+        yield payload
+
+
+def rule_file(queries: list[str], severities: Sequence[str]) -> str:
+    """A veille rule file (TOML) of ``queries``, rule ``n`` named ``bench.n``."""
+    return "\n".join(
+        f'[[rule]]\nid = "bench.{n}"\nseverity = "{severity}"\nquery = {json.dumps(q)}\n'
+        for n, (q, severity) in enumerate(zip(queries, severities, strict=True))
+    )

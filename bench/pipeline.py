@@ -22,12 +22,11 @@ import asyncio
 import functools
 import json
 import os
-import random
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -58,26 +57,9 @@ def generated(count: int, rules: int) -> tuple[list[bytes], str]:
     """Generic JSON posts and a rule file, from the match benchmark's generators (sparse hits),
     with authors, times and reply links added as a live stream has them."""
     queries = match_corpus.rule_queries(rules)
-    rng = random.Random(3)
     encoder = msgspec.json.Encoder()
-    base = datetime(2026, 3, 1, tzinfo=UTC)
-    lines = []
-    for n, post in enumerate(match_corpus.posts(count, match_corpus.catalogue_terms(queries))):
-        payload: dict[str, object] = {
-            "id": post.id,
-            "text": post.text,
-            "lang": post.lang,
-            "author": {"id": str(rng.randrange(50_000)), "handle": f"user{rng.randrange(50_000)}"},
-            "created_at": (base + timedelta(seconds=n / 50)).isoformat(),
-        }
-        if n > 10 and rng.random() < 0.2:
-            payload["reply_to"] = str(rng.randrange(max(0, n - 500), n))
-        lines.append(encoder.encode(payload))
-    toml = "\n".join(
-        f'[[rule]]\nid = "bench.{n}"\nseverity = "medium"\nquery = {json.dumps(q)}\n'
-        for n, q in enumerate(queries)
-    )
-    return lines, toml
+    lines = [encoder.encode(payload) for payload in match_corpus.stream(count, queries)]
+    return lines, match_corpus.rule_file(queries, ["medium"] * len(queries))
 
 
 def rss_mb(pid: int) -> float:
