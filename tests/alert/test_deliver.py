@@ -199,6 +199,32 @@ async def test_dead_letter_when_the_receiver_never_recovers(
     assert "HTTP 500" in row["last_error"]
 
 
+async def test_delivery_goes_on_when_the_database_is_busy(
+    db: sa.Engine, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outbox cannot be read for a while (SQLite's lock busy for longer than its timeout,
+    PostgreSQL restarting): the worker says so and looks again; it does not stop delivering."""
+    async with FakeWebhookReceiver() as receiver:
+        service = AlertService(db, webhook_settings(receiver.url), clock=clock)
+        claim, busy = service.engine.claim, iter(range(2))
+
+        def busy_then_claim(limit: int = 32) -> Any:
+            if next(busy, None) is not None:
+                locked = Exception("database is locked")
+                raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, locked)
+            return claim(limit)
+
+        monkeypatch.setattr(service.engine, "claim", busy_then_claim)
+        service.engine.submit([signal()])  # in the outbox, not handed over
+        stop = asyncio.Event()
+        runner = asyncio.create_task(service.run(stop))
+        await wait_for(receiver.delivered)
+        stop.set()
+        await runner
+    assert next(busy, None) is None  # both failures happened before the delivery
+    assert len(receiver.delivered()) == 1
+
+
 async def test_client_errors_are_not_retried(db: sa.Engine) -> None:
     async with FakeWebhookReceiver(lambda n, r: "404") as receiver:
         engine = AlertEngine(db, webhook_settings(receiver.url))

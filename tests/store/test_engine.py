@@ -83,3 +83,37 @@ def test_a_write_transaction_that_reads_first_waits_for_the_other_writer(tmp_pat
     with engine.connect() as conn:
         assert sorted(conn.exec_driver_sql("SELECT x FROM t").scalars(), key=str) == [1, "other"]
     engine.dispose()
+
+
+def test_a_writer_that_begins_again_at_once_does_not_starve_the_others(tmp_path: Path) -> None:
+    # SQLite alone hands its lock to whoever polls at the right moment: a writer committing and
+    # beginning again back to back (the pipeline under a backlog) kept it for ever, and another
+    # thread's write gave up with "database is locked". The process's writers now take turns.
+    engine = create_engine(f"sqlite:///{tmp_path}/v.db", busy_timeout=3)
+    other = create_engine(f"sqlite:///{tmp_path}/v.db", busy_timeout=3)  # same file, own pool
+    with write_transaction(engine) as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x)")
+    stop = threading.Event()
+    hogged = threading.Event()
+
+    def hog() -> None:
+        while not stop.is_set():
+            with write_transaction(engine) as conn:
+                conn.exec_driver_sql("INSERT INTO t VALUES ('hog')")
+                hogged.set()
+                time.sleep(0.05)  # work inside the transaction
+
+    worker = threading.Thread(target=hog)
+    worker.start()
+    try:
+        hogged.wait()
+        for _ in range(5):
+            with write_transaction(other) as conn:
+                conn.exec_driver_sql("INSERT INTO t VALUES ('other')")
+    finally:
+        stop.set()
+        worker.join()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t WHERE x = 'other'").scalar() == 5
+    engine.dispose()
+    other.dispose()

@@ -70,11 +70,14 @@ class DeliveryWorker:
         self.running = True
         try:
             while not stop.is_set():
-                started = await self.dispatch()
-                if started:
-                    continue
-                self._wake.clear()
-                timeout = await self._idle_timeout()
+                try:
+                    if await self.dispatch():
+                        continue
+                    self._wake.clear()
+                    timeout = await self._idle_timeout()
+                except Exception:  # the database busy or away: never fatal, look again soon
+                    log.exception("could not read the alert outbox; retrying")
+                    timeout = self.idle_poll
                 waits = [
                     asyncio.ensure_future(self._wake.wait()),
                     asyncio.ensure_future(stop.wait()),
@@ -181,13 +184,17 @@ class DeliveryWorker:
         if result.ok:
             self._record_delivered(message.id)
             return
-        status = await asyncio.to_thread(
-            self.engine.failed,
-            message.id,
-            result.error,
-            retry_after=result.retry_after,
-            permanent=result.permanent,
-        )
+        try:
+            status = await asyncio.to_thread(
+                self.engine.failed,
+                message.id,
+                result.error,
+                retry_after=result.retry_after,
+                permanent=result.permanent,
+            )
+        except Exception:  # not recorded: its lease lapses and it is attempted again
+            log.exception("could not record the failure of notification %s", message.id)
+            return
         level = logging.ERROR if status == "dead" else logging.WARNING
         log.log(
             level,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,6 +56,91 @@ sqlite3.register_adapter(type(None), cast("Callable[[None], None]", {}.get))  # 
 sqlite3.register_adapter(bool, int)
 
 
+class _WriteGate:
+    """First come, first served among one process's writers of one SQLite file.
+
+    SQLite hands its write lock to whoever polls at the right moment (the busy timeout sleeps
+    and retries): a writer that commits and begins again at once — the pipeline working off a
+    backlog — keeps it for ever, and the alert engine's other writers give up with "database is
+    locked". Queued here, a writer waits only for the writers of this process before it.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._queue: deque[threading.Event] = deque()
+
+    def acquire(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._queue.append(turn)
+        if turn.wait(timeout):
+            return True
+        with self._mutex:
+            if turn.is_set():  # handed over just as the wait ended
+                return True
+            self._queue.remove(turn)
+            return False
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._queue:
+                self._queue.popleft().set()  # the gate passes straight to the next writer
+            else:
+                self._held = False
+
+
+_gates: dict[str, _WriteGate] = {}
+_gates_mutex = threading.Lock()
+
+
+def _gate_of(database: str) -> _WriteGate:
+    """The process's gate for a database file (engines on the same file share it)."""
+    key = str(Path(database).expanduser().resolve())
+    with _gates_mutex:
+        return _gates.setdefault(key, _WriteGate())
+
+
+class _GatedConnection(sqlite3.Connection):
+    """A SQLite connection that holds its file's write gate from ``BEGIN IMMEDIATE`` until its
+    transaction ends (commit, rollback, or the connection closing)."""
+
+    gate: _WriteGate | None = None
+    holding = False
+
+    def enter_gate(self, timeout: float) -> bool:
+        if self.gate is None or self.holding:
+            return True
+        self.holding = self.gate.acquire(timeout)
+        return self.holding
+
+    def leave_gate(self) -> None:
+        if self.holding and self.gate is not None:
+            self.holding = False
+            self.gate.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.leave_gate()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.leave_gate()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.leave_gate()
+
+
 class StoreError(RuntimeError):
     """The database cannot be used as asked (bad URL, unsupported engine, newer schema …)."""
 
@@ -91,12 +178,16 @@ def _sqlite_engine(url: sa.URL, synchronous: Synchronous, busy_timeout: float) -
     if not memory:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     # The default pool keeps connections (and their 64 MiB page caches) between batches.
-    engine = sa.create_engine(url, connect_args={"timeout": busy_timeout})
+    engine = sa.create_engine(
+        url, connect_args={"timeout": busy_timeout, "factory": _GatedConnection}
+    )
+    gate = None if memory else _gate_of(database)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         # We issue BEGIN ourselves (see _begin): pysqlite's implicit transactions are off.
         dbapi_connection.isolation_level = None
+        dbapi_connection.gate = gate
         cursor = dbapi_connection.cursor()
         for name, value in SQLITE_PRAGMAS.items():
             if memory and name in ("journal_mode", "mmap_size"):
@@ -107,7 +198,19 @@ def _sqlite_engine(url: sa.URL, synchronous: Synchronous, busy_timeout: float) -
 
     @event.listens_for(engine, "begin")
     def _begin(connection: sa.Connection) -> None:
-        write = connection.get_execution_options().get("veille_write", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        if not connection.get_execution_options().get("veille_write", False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        dbapi = connection.connection.dbapi_connection
+        gated = dbapi if isinstance(dbapi, _GatedConnection) else None
+        if gated is not None and not gated.enter_gate(busy_timeout):
+            locked = sqlite3.OperationalError("database is locked (by this process's writers)")
+            raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, locked)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            if gated is not None:
+                gated.leave_gate()
+            raise
 
     return engine
