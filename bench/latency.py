@@ -508,9 +508,11 @@ def print_table(result: dict[str, Any]) -> None:
     for name, row in result["stages"].items():
         print(f"| {name} | {_cells(row)} |")
     cpu = result["cpu_us_per_post"]
+    cores = (cpu["main process"] + cpu["worker processes"]) * result["rate"] / 1e6
     print(
         f"\nCPU per post: {cpu['main process']} µs in the main process, "
-        f"{cpu['worker processes']} µs in worker processes"
+        f"{cpu['worker processes']} µs in worker processes: {cores:.2f} cores busy at "
+        f"{result['rate']:,.0f} posts/s"
     )
 
 
