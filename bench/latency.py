@@ -122,7 +122,7 @@ def stream(
 
 class PacedSource:
     """Hands pre-encoded posts to the pipeline at ``rate`` posts/s, whatever is due every
-    ``tick`` seconds (as a streaming API delivers them).
+    ``tick`` seconds, at most ``max_batch`` at a time (as a streaming API delivers them).
 
     The first ``warmup`` posts go at once and the clock starts when they are stored (worker
     processes started, models loaded). Post ``i`` is then due at ``start + i / rate``: its
@@ -138,8 +138,10 @@ class PacedSource:
         rate: float,
         warmup: int,
         tick: float = 0.01,
+        max_batch: int = 1000,
     ) -> None:
         self.lines = lines
+        self.max_batch = max_batch
         self.rate = rate
         self.warmup = warmup
         self._stored = 0
@@ -180,7 +182,8 @@ class PacedSource:
             if wait > 0:
                 await asyncio.sleep(wait)
             now = time.monotonic()
-            upto = min(total, max(sent + 1, int((now - self.start) * self.rate) + 1))
+            due = max(sent + 1, int((now - self.start) * self.rate) + 1)
+            upto = min(total, sent + self.max_batch, due)
             self.lag = max(self.lag, now - self.due(sent))
             batch = self._batch(lines[sent:upto], self.warmup + upto)
             sent = upto
@@ -363,7 +366,7 @@ async def measure(args: argparse.Namespace, config: str) -> dict[str, Any]:
         settings = load_settings()
         catalogue = Catalogue.load(settings.rules.paths)
         store = Store.from_settings(settings)
-        source = PacedSource(lines, args.rate, args.warmup)
+        source = PacedSource(lines, args.rate, args.warmup, max_batch=settings.pipeline.batch_size)
         # exactly what `veille run` runs, measured by hooks around the alert hook
         pipeline, service = assemble(settings, store, catalogue, [source], cursors={})
         alerts_at = next(i for i, h in enumerate(pipeline.after_store) if isinstance(h, AlertHook))
@@ -547,7 +550,7 @@ def main() -> None:
         help="which configuration(s) (default: all; --quick: the early-warning one)",
     )
     args = parser.parse_args()
-    args.seconds = args.seconds or (8.0 if args.quick else 90.0)
+    args.seconds = args.seconds or (8.0 if args.quick else 60.0)
     args.config = args.config or ("early warning, 1 worker process" if args.quick else "all")
     if args.poll is None:
         args.poll = [5.0] if args.quick else [10.0, 60.0]
