@@ -25,7 +25,6 @@ from veille.model import AlertSignal
 from veille.pipeline import Pipeline
 from veille.reload import RuleWatcher, swap_catalogue
 from veille.rules.files import RuleFileError
-from veille.rules.xrules import stream_rules
 from veille.sources.base import Source
 from veille.sources.configured import configured, live_sources
 from veille.sources.health import REGISTRY, HealthRegistry, HealthTracker
@@ -33,6 +32,7 @@ from veille.sources.http_ingest import HttpIngestSource, create_app, serve
 from veille.sources.replay import ReplaySource
 from veille.sources.silence import SilenceWatch
 from veille.sources.x import StreamRule
+from veille.sources.x_rules import stream_rules
 from veille.store import Store
 from veille.store.source_health import save_health
 from veille.trends.service import TrendHook

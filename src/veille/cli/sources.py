@@ -16,12 +16,12 @@ from sqlalchemy.engine import make_url
 
 from veille.cli.run import load_catalogue
 from veille.config import Settings, load_settings
-from veille.rules.xrules import stream_rules, translate
 from veille.sources.base import Source
 from veille.sources.configured import configured, live_sources
 from veille.sources.health import HealthRegistry, SourceHealth
 from veille.sources.live import SourceError
 from veille.sources.x import XSource
+from veille.sources.x_rules import stream_rules, translate
 from veille.store import create_engine
 from veille.store.source_health import StoredHealth, load_health
 

@@ -66,7 +66,7 @@ def live_sources(
     """The enabled live sources, ready for the pipeline (disabled ones are marked in health).
 
     ``x_rules`` gives the X stream rules the watch rules translate to (see
-    :mod:`veille.rules.xrules`); without it the X stream's rules are left as they are.
+    :mod:`veille.sources.x_rules`); without it the X stream's rules are left as they are.
     """
     sources: list[Source] = []
     if settings.bluesky.enabled:

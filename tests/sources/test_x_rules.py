@@ -18,7 +18,7 @@ from veille.match.matcher import Matcher
 from veille.model import Author, Post
 from veille.rules.parser import QueryError
 from veille.rules.rule import Rule
-from veille.rules.xrules import stream_rules, translate
+from veille.sources.x_rules import stream_rules, translate
 
 WORDS = ["police", "politie", "bruxelles", "zone", "manif", "gare", "nord", "agent", "Ordre"]
 USERS = ["alice", "bob_1", "Zone"]
