@@ -14,6 +14,7 @@ from veille.cli.run import (
     load_catalogue,
     open_store,
     replay_and_live_sources,
+    source_options,
 )
 from veille.config import load_settings
 from veille.model import Quarantined
@@ -24,17 +25,7 @@ log = logging.getLogger("veille")
 
 @click.command("ingest")
 @click.option("--bus", metavar="URL", help="NATS server(s) (default: [bus] url).")
-@click.option(
-    "--replay",
-    "replays",
-    multiple=True,
-    metavar="FILE",
-    help="Replay a JSON Lines file (.gz too), or - for stdin. Repeatable.",
-)
-@click.option("--platform", default="generic", show_default=True, help="Mapping of replayed lines.")
-@click.option("--follow", is_flag=True, help="Keep reading replayed files as they grow.")
-@click.option("--from-start", is_flag=True, help="Ignore saved cursors of replayed files.")
-@click.option("--ingest/--no-ingest", default=None, help="Serve POST /ingest (default: [ingest]).")
+@source_options
 @click.option("--quiet", is_flag=True, help="No summary at the end.")
 def ingest(
     bus: str | None,

@@ -9,7 +9,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -37,6 +37,8 @@ from veille.store import Store
 from veille.store.source_health import save_health
 from veille.trends.service import TrendHook
 from veille.wiring import Catalogue, ProcessorSpec
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 log = logging.getLogger("veille")
 
@@ -350,18 +352,41 @@ def bus_source(settings: Settings, url: str | None, partition: str | None) -> So
     return BusSource(settings.bus.model_copy(update=update), index)
 
 
+def source_options(command: F) -> F:
+    """The options choosing what a command reads: replayed files and the HTTP ingest endpoint
+    (``veille run`` and ``veille ingest`` share them)."""
+    for option in reversed(
+        (
+            click.option(
+                "--replay",
+                "replays",
+                multiple=True,
+                metavar="FILE",
+                help="Replay a JSON Lines file (.gz too), or - for stdin. Repeatable.",
+            ),
+            click.option(
+                "--platform",
+                default="generic",
+                show_default=True,
+                help="Mapping of replayed lines.",
+            ),
+            click.option(
+                "--follow", is_flag=True, help="Keep reading replayed files as they grow."
+            ),
+            click.option(
+                "--from-start", is_flag=True, help="Ignore saved cursors of replayed files."
+            ),
+            click.option(
+                "--ingest/--no-ingest", default=None, help="Serve POST /ingest (default: [ingest])."
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
 @click.command("run")
-@click.option(
-    "--replay",
-    "replays",
-    multiple=True,
-    metavar="FILE",
-    help="Replay a JSON Lines file (.gz too), or - for stdin. Repeatable.",
-)
-@click.option("--platform", default="generic", show_default=True, help="Mapping of replayed lines.")
-@click.option("--follow", is_flag=True, help="Keep reading replayed files as they grow.")
-@click.option("--from-start", is_flag=True, help="Ignore saved cursors of replayed files.")
-@click.option("--ingest/--no-ingest", default=None, help="Serve POST /ingest (default: [ingest]).")
+@source_options
 @click.option(
     "--web", is_flag=True, help="Serve the dashboard beside the pipeline ([web] host and port)."
 )
