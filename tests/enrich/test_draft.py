@@ -53,6 +53,8 @@ def test_contact_details_ask_for_a_second_look_unless_they_are_the_institutions(
     review = checker.review(text)
     assert review.verdict == "check"
     assert issues(checker, text) == [("phone", "check", "0470 12 34 56")]
+    # Allowed values are compared without spaces, separators or case.
+    assert issues(checker, "Bel +3226426666") == []
 
 
 def test_a_protected_colleague_is_never_named(checker: DraftChecker) -> None:

@@ -61,3 +61,13 @@ def test_page_marks_the_problems_and_escapes_the_draft(env: Env) -> None:
     assert "Nothing found: you may post." in fragment.text
     refused = client.post("/draft", data={"text": "x"})
     assert refused.status_code == 403  # no CSRF token
+
+
+def test_a_secrecy_rule_added_while_serving_counts_at_the_next_check(env: Env) -> None:
+    api = env.api("analyst")
+    text = "Operatie Nachtuil start morgen"
+    before = api.post("/api/draft/check", json={"text": text}).json()
+    assert (before["verdict"], before["secrecy_rules"]) == ("ok", 0)
+    (env.rules_dir / "secret.toml").write_text(SECRET, encoding="utf-8")
+    after = api.post("/api/draft/check", json={"text": text}).json()
+    assert (after["verdict"], after["secrecy_rules"]) == ("stop", 1)
