@@ -359,3 +359,90 @@ async def test_a_payload_of_several_posts_is_stored_or_quarantined_whole(
     (failed,) = sink.quarantined
     assert failed.stage == "match"
     assert failed.payload == b'["fine", "explode"]'
+
+
+def _raw(texts: Sequence[str]) -> list[RawItem]:
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    return [
+        RawItem(
+            source="s",
+            platform="generic",
+            payload=msgspec.json.encode({"id": str(i), "text": t}),
+            received_at=now,
+            origin=f"line {i + 1}",
+        )
+        for i, t in enumerate(texts)
+    ]
+
+
+class BatchLang:
+    """A language hook with a batch form; "boom" in a post makes the batch form raise."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def __call__(self, post: Post, folded: Folded) -> str:
+        return self.many([post], [folded])[0]
+
+    def many(self, posts: Sequence[Post], folded: Sequence[Folded]) -> list[str]:
+        self.batches.append(len(posts))
+        if any("boom" in p.text for p in posts):
+            raise ValueError("language model failed")
+        return ["nl" if "politie" in p.text else "fr" for p in posts]
+
+
+class BatchWords:
+    """An enrichment step with a batch form counting words; "crash" makes it raise."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def __call__(
+        self, post: Post, folded: Folded, matches: Sequence[Match], so_far: Enrichment
+    ) -> Enrichment:
+        return self.many([post], [folded], [matches], [so_far])[0]
+
+    def many(
+        self,
+        posts: Sequence[Post],
+        folded: Sequence[Folded],
+        matches: Sequence[Sequence[Match]],
+        so_far: Sequence[Enrichment],
+    ) -> list[Enrichment]:
+        self.batches.append(len(posts))
+        if any("crash" in p.text for p in posts):
+            raise ValueError("step failed")
+        return [
+            annotate(p, f, m, e) for p, f, m, e in zip(posts, folded, matches, so_far, strict=True)
+        ]
+
+
+def test_batch_forms_are_called_once_per_batch() -> None:
+    lang, words = BatchLang(), BatchWords()
+    proc = Processor(WordMatcher("police"), language=lang, enrichers=[words, annotate])
+    out = proc(_raw(["de politie komt", "la police arrive", "rien"]))
+    assert lang.batches == [3]
+    assert words.batches == [3]
+    assert [p.lang for p in out.posts] == ["nl", "fr", "fr"]
+    assert [e.lang for e in out.enrichments] == ["nl", "fr", "fr"]
+    assert [len(e.findings) for e in out.enrichments] == [2, 2, 2]
+    assert [[m.rule for m in ms] for ms in out.matches] == [[], ["police"], []]
+
+
+def test_a_failing_batch_call_quarantines_only_the_bad_items() -> None:
+    lang, words = BatchLang(), BatchWords()
+    proc = Processor(WordMatcher("police"), language=lang, enrichers=[words], clock=FakeClock())
+    items = _raw(["un", "boom", "deux", "crash", "explode", "trois", ""])
+    items[-1] = msgspec.structs.replace(items[-1], payload=b"{not json")
+    out = proc(items)
+    assert [p.text for p in out.posts] == ["un", "deux", "trois"]
+    assert lang.batches == [6, 1, 1, 1, 1, 1, 1]  # the batch, then item by item
+    assert words.batches == [4, 1, 1, 1, 1]
+    # Quarantined records keep the batch order whatever stage caught them.
+    assert [(q.error.split(":")[0], q.stage) for q in out.quarantined] == [
+        ("line 2", "normalise"),
+        ("line 4", "enrich"),
+        ("line 5", "match"),
+        ("line 7", "normalise"),
+    ]
+    assert "language model failed" in out.quarantined[0].error

@@ -61,11 +61,35 @@ class Matcher(Protocol):
 
 Language = Callable[[Post, Folded], str]
 """Decides ``post.lang`` before matching (so ``lang:`` rules work); returns an ISO 639-1 code,
-``"und"`` when unsure. Without one, the platform's hint is used."""
+``"und"`` when unsure. Without one, the platform's hint is used. A hook may also have a batch
+form, :class:`BatchLanguage`, which the processor then prefers."""
 
 Enricher = Callable[[Post, Folded, Sequence[Match], Enrichment], Enrichment]
 """One enrichment step (sentiment, threat, personal data, urgency …): receives what the earlier
-steps found and returns it extended. Steps run in order, so urgency scoring goes last."""
+steps found and returns it extended. Steps run in order, so urgency scoring goes last. A step
+may also have a batch form, :class:`BatchEnricher`, which the processor then prefers."""
+
+
+@runtime_checkable
+class BatchLanguage(Protocol):
+    """A language hook's optional batch form: ``many(posts, folded)[i]`` is what the hook
+    returns for ``posts[i]``, computed for the whole batch at once (model calls cost per call)."""
+
+    def many(self, posts: Sequence[Post], folded: Sequence[Folded]) -> list[str]: ...
+
+
+@runtime_checkable
+class BatchEnricher(Protocol):
+    """An enrichment step's optional batch form: element ``i`` of the result is what the step
+    returns for post ``i``."""
+
+    def many(
+        self,
+        posts: Sequence[Post],
+        folded: Sequence[Folded],
+        matches: Sequence[Sequence[Match]],
+        enrichments: Sequence[Enrichment],
+    ) -> list[Enrichment]: ...
 
 
 class Processed(msgspec.Struct):
@@ -109,11 +133,31 @@ class Processed(msgspec.Struct):
         self.quarantined += other.quarantined
 
 
+@dataclass(slots=True)
+class _Item:
+    """One raw item's posts on their way through the stages (kept or quarantined whole)."""
+
+    index: int
+    """Position in the batch: quarantined records keep the batch order."""
+    item: RawItem
+    posts: list[Post]
+    folded: list[Folded]
+    matches: list[list[Match]] = field(default_factory=list)
+    enrichments: list[Enrichment] = field(default_factory=list)
+
+
+Work = Callable[[list[_Item]], None]
+"""A stage over some items: all or nothing for the items it is given (it assigns its results
+only once every one is computed)."""
+
+
 class Processor:
     """normalise → language → fold → match → enrich for a batch; pure, no I/O.
 
-    Each item is handled on its own: the first stage that raises quarantines that item with
-    the stage's name and the error, and the batch goes on.
+    Stages run one after the other over the whole batch, so that a step with a batch form
+    (:class:`BatchLanguage`, :class:`BatchEnricher`) is called once per batch; should that call
+    raise, the step is run again item by item. The first stage that raises for an item
+    quarantines it with the stage's name and the error, and the batch goes on.
     """
 
     def __init__(
@@ -131,55 +175,113 @@ class Processor:
 
     def __call__(self, items: Sequence[RawItem]) -> Processed:
         out = Processed()
-        posts, sources, found, scans, enrichments = (
-            out.posts,
-            out.sources,
-            out.matches,
-            out.folded,
-            out.enrichments,
-        )
-        language, enrichers, match = self.language, self.enrichers, self.matcher.match
-        for item in items:
-            stage: Stage = "normalise"
+        rejected: list[tuple[int, Quarantined]] = []
+        todo = self._normalise(items, rejected)
+        batched = isinstance(self.language, BatchLanguage)
+        todo = self._stage(todo, "normalise", self._decide_language, batched, rejected)
+        todo = self._stage(todo, "match", self._match, False, rejected)
+        for step in self.enrichers:
+            work = functools.partial(self._enrich, step)
+            todo = self._stage(todo, "enrich", work, isinstance(step, BatchEnricher), rejected)
+        for one in todo:
+            out.posts += one.posts
+            out.sources += [one.item.source] * len(one.posts)
+            out.matches += one.matches
+            out.folded += [f.scan for f in one.folded]
+            out.enrichments += one.enrichments
+        rejected.sort(key=lambda r: r[0])  # stable: an item's own records keep their order
+        out.quarantined = [q for _, q in rejected]
+        return out
+
+    def _normalise(
+        self, items: Sequence[RawItem], rejected: list[tuple[int, Quarantined]]
+    ) -> list[_Item]:
+        todo: list[_Item] = []
+        for index, item in enumerate(items):
             try:
                 mapped = mapper_for(item.platform)(item)
-                # One payload's posts are kept whole, or quarantined whole on an error.
-                done: list[tuple[Post, list[Match], str, Enrichment | None]] = []
+                posts: list[Post] = []
                 for post in (mapped,) if isinstance(mapped, Post) else mapped:
-                    stage = "normalise"
                     refused = check_post(post)
                     if refused is not None:
                         # What the store would refuse, found here (in a worker process when
                         # there is one) so the store does not check again.
-                        out.quarantined.append(
-                            quarantine(item, "store", _refusal(post, refused), self.clock)
-                        )
+                        record = quarantine(item, "store", _refusal(post, refused), self.clock)
+                        rejected.append((index, record))
                         continue
-                    folded = fold(post.text)
-                    if language is not None:
-                        post.lang = language(post, folded)
-                    elif not post.lang:
-                        post.lang = post.lang_hint
-                    stage = "match"
-                    matches = match(post, folded)
-                    enrichment = None
-                    if enrichers:
-                        stage = "enrich"
-                        enrichment = Enrichment(lang=post.lang)
-                        for enrich in enrichers:
-                            enrichment = enrich(post, folded, matches, enrichment)
-                    done.append((post, matches, folded.scan, enrichment))
+                    posts.append(post)
+                folded = [fold(post.text) for post in posts]
             except Exception as exc:  # one bad record must not stop its neighbours
-                out.quarantined.append(quarantine(item, stage, exc, self.clock))
+                rejected.append((index, quarantine(item, "normalise", exc, self.clock)))
                 continue
-            for post, matches, scan, enrichment in done:
-                posts.append(post)
-                sources.append(item.source)
-                found.append(matches)
-                scans.append(scan)
-                if enrichment is not None:
-                    enrichments.append(enrichment)
-        return out
+            if posts:
+                todo.append(_Item(index, item, posts, folded))
+        return todo
+
+    def _stage(
+        self,
+        todo: list[_Item],
+        stage: Stage,
+        work: Work,
+        batched: bool,
+        rejected: list[tuple[int, Quarantined]],
+    ) -> list[_Item]:
+        """``work`` over the whole batch when the step has a batch form (``batched``), else
+        (or when that raises) item by item, quarantining the items it raises for."""
+        if batched and len(todo) > 1:
+            try:
+                work(todo)
+                return todo
+            except Exception:  # find the item(s) at fault, one at a time
+                log.debug("%s: batch call failed, retrying item by item", stage, exc_info=True)
+        kept = []
+        for one in todo:
+            try:
+                work([one])
+            except Exception as exc:  # one bad record must not stop its neighbours
+                rejected.append((one.index, quarantine(one.item, stage, exc, self.clock)))
+            else:
+                kept.append(one)
+        return kept
+
+    def _decide_language(self, todo: list[_Item]) -> None:
+        posts = [post for one in todo for post in one.posts]
+        language = self.language
+        if language is None:
+            for post in posts:
+                if not post.lang:
+                    post.lang = post.lang_hint
+            return
+        folded = [f for one in todo for f in one.folded]
+        if isinstance(language, BatchLanguage):
+            langs = language.many(posts, folded)
+        else:
+            langs = [language(post, f) for post, f in zip(posts, folded, strict=True)]
+        for post, lang in zip(posts, langs, strict=True):
+            post.lang = lang
+
+    def _match(self, todo: list[_Item]) -> None:
+        match = self.matcher.match
+        for one in todo:
+            one.matches = [match(p, f) for p, f in zip(one.posts, one.folded, strict=True)]
+            if self.enrichers:
+                one.enrichments = [Enrichment(lang=post.lang) for post in one.posts]
+
+    def _enrich(self, step: Enricher, todo: list[_Item]) -> None:
+        posts = [post for one in todo for post in one.posts]
+        folded = [f for one in todo for f in one.folded]
+        matches = [m for one in todo for m in one.matches]
+        so_far = [e for one in todo for e in one.enrichments]
+        if isinstance(step, BatchEnricher):
+            done = step.many(posts, folded, matches, so_far)
+            if len(done) != len(posts):
+                raise ValueError(f"{step!r}.many returned {len(done)} results for {len(posts)}")
+        else:
+            done = [step(*args) for args in zip(posts, folded, matches, so_far, strict=True)]
+        at = 0
+        for one in todo:
+            one.enrichments = done[at : at + len(one.posts)]
+            at += len(one.posts)
 
 
 def _refusal(post: Post, error: str) -> str:

@@ -21,6 +21,7 @@ from veille.enrich.sentiment import (
     to_finding,
     to_sentiment,
 )
+from veille.enrich.sentiment_features import Analysed, word_features
 from veille.model import Enrichment, Post, Sentiment
 
 
@@ -77,10 +78,41 @@ def test_unknown_language_uses_all_lexicons() -> None:
     assert model.analyze("super, génial, geweldig 😍", "es").label == "positive"
 
 
-def test_analyze_many_equals_analyze() -> None:
+LANGS = st.sampled_from(["fr", "nl", "de", "en", "und", ""])
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=200), LANGS), max_size=10))
+def test_analyze_many_equals_analyze(pairs: list[tuple[str, str]]) -> None:
     model = default_model()
-    texts = ["bad day", "good day", "a day"]
-    assert model.analyze_many(texts, ["en"] * 3) == [model.analyze(t, "en") for t in texts]
+    texts, langs = [t for t, _ in pairs], [lg for _, lg in pairs]
+    batch = model.analyze_many(texts, langs)
+    assert batch == [model.analyze(t, lg) for t, lg in pairs]
+    assert np.array_equal(
+        model.probabilities_many(texts, langs).reshape(-1, 3),
+        np.array([model.probabilities(t, lg) for t, lg in pairs]).reshape(-1, 3),
+    )
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(max_size=300))
+def test_word_indices_are_the_vocabulary_indices_of_word_features(text: str) -> None:
+    model = default_model()
+    an = Analysed(text)
+    expected = [i for i in map(model.vocab.get, word_features(an)) if i is not None]
+    assert model._word_indices(an) == expected
+
+
+def test_pipeline_step_batch_form_equals_one_at_a_time() -> None:
+    step = SentimentStep()
+    posts = [
+        Post(platform="t", native_id=str(i), text=t, lang=lg)
+        for i, (t, lg) in enumerate([("great job!", "en"), ("c'est nul", "fr"), ("ok", "")])
+    ]
+    so_far = [Enrichment(lang=p.lang) for p in posts]
+    many = step.many(posts, [None] * 3, [[]] * 3, so_far)
+    assert many == [step(p, None, [], e) for p, e in zip(posts, so_far, strict=True)]
+    assert [e.findings[0].kind for e in many] == ["sentiment"] * 3
 
 
 def test_model_metadata_names_its_training_data() -> None:

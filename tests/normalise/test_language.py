@@ -5,15 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from veille.enrich.evaluate import language_scores, read_dutch
+from veille.model import Post
+from veille.normalise import language as language_module
 from veille.normalise.language import (
+    OVERLAP,
     UNDETERMINED,
     LanguageDetector,
+    PipelineLanguage,
     _identifier,
+    _model,
     _scores,
     default_detector,
 )
@@ -127,3 +133,71 @@ def test_scores_agree_with_py3langid_rank() -> None:
             # Script aliases (srl -> sr) share a label, which rank reports once.
             if text and ranked[lang] > -1e30 and ident.nb_classes.count(lang) == 1:
                 assert mine[i] == pytest.approx(ranked[lang], rel=1e-5)
+
+
+def test_automaton_state_depends_on_the_last_overlap_bytes_only() -> None:
+    """The chunked walk is exact only if no state of the automaton is deeper than OVERLAP
+    (its depth: the fewest bytes that reach it from the start, breadth first)."""
+    model = _model()
+    depth = np.full(len(model.rowbase), -1)
+    depth[0] = 0
+    frontier = np.array([0])
+    level = 0
+    while len(frontier):
+        level += 1
+        reached = np.unique(
+            model.nextmove[(model.rowbase[frontier, None] + np.arange(256)).ravel()]
+        )
+        frontier = reached[depth[reached] < 0]
+        depth[frontier] = level
+    assert depth.min() == 0
+    assert depth.max() <= OVERLAP
+
+
+TEXTS = st.lists(st.text(max_size=200), max_size=12)
+
+
+@given(TEXTS)
+def test_batch_walk_finds_the_features_of_each_text(texts: list[str]) -> None:
+    model = _model()
+    encoded = [_identifier()._encode(t) for t in texts]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(language_module, "SMALL_BATCH_BYTES", 0)  # the numpy walk, however small
+        walked = model.features(encoded)
+    for got, want in zip(walked, model._features_each(encoded), strict=True):
+        assert np.array_equal(got, want)
+
+
+@given(TEXTS, st.data())
+def test_batch_guesses_equal_one_at_a_time(texts: list[str], data: st.DataObject) -> None:
+    hints = data.draw(
+        st.lists(
+            st.sampled_from(["", "fr", "nl-BE", "es"]), min_size=len(texts), max_size=len(texts)
+        )
+    )
+    det = default_detector()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(language_module, "SMALL_BATCH_BYTES", 0)
+        batch = det.guess_many(texts, hints)
+    assert batch == [det.guess(t, h) for t, h in zip(texts, hints, strict=True)]
+
+
+def test_long_texts_across_many_chunks_in_one_batch() -> None:
+    texts = [
+        "De politie heeft gisteren drie mensen opgepakt in Gent. " * 30,
+        "La police a arrêté trois personnes après le match hier soir. " * 30,
+        "ok",
+        "Die Polizei hat nach dem Spiel drei Personen festgenommen. " * 30,
+    ]
+    det = default_detector()
+    assert det.detect_many(texts, ["", "", "nl", ""]) == ["nl", "fr", "nl", "de"]
+    assert det.guess_many(texts, [""] * 4) == [det.guess(t) for t in texts]
+
+
+def test_pipeline_hook_batch_form_uses_the_hint() -> None:
+    posts = [
+        Post(platform="t", native_id="1", text="ok 👍", lang_hint="nl-BE"),
+        Post(platform="t", native_id="2", text="Bonjour à tous, belle journée à Bruxelles"),
+    ]
+    hook = PipelineLanguage()
+    assert hook.many(posts) == ["nl", "fr"] == [hook(p) for p in posts]

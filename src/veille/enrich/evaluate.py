@@ -107,7 +107,7 @@ def language_scores(detector: LanguageDetector, data: Path | None) -> list[Score
     """Accuracy and undetermined share per labelled set of known language."""
     out = []
     for name, lang, texts in _language_sets(data):
-        counts = Counter(detector.detect(t) for t in texts)
+        counts = Counter(detector.detect_many(texts, [""] * len(texts)))
         n = len(texts)
         out.append(Score(name, n, accuracy=counts[lang] / n, und=counts[UNDETERMINED] / n))
     return out

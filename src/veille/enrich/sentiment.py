@@ -13,7 +13,7 @@ In the pipeline, :class:`SentimentStep` adds the verdict as a ``sentiment`` :cla
 from __future__ import annotations
 
 import json
-import math
+import operator
 from collections.abc import Iterable, Sequence
 from functools import cache
 from importlib import resources
@@ -29,7 +29,7 @@ from veille.enrich.sentiment_features import (
     Analysed,
     char_features,
     dense_features,
-    word_features,
+    marked_words,
 )
 from veille.model import SENTIMENT_LABELS, Enrichment, Finding, Match, Post, Sentiment
 
@@ -110,6 +110,21 @@ class SentimentStep:
             enrichment, findings=(*enrichment.findings, to_finding(sentiment))
         )
 
+    def many(
+        self,
+        posts: Sequence[Post],
+        folded: Sequence[object],
+        matches: Sequence[Sequence[Match]],
+        enrichments: Sequence[Enrichment],
+    ) -> list[Enrichment]:
+        """The batch form the pipeline prefers: one model call for the whole batch."""
+        langs = [e.lang or p.lang for p, e in zip(posts, enrichments, strict=True)]
+        found = self.backend.analyze_many([p.text for p in posts], langs)
+        return [
+            msgspec.structs.replace(e, findings=(*e.findings, to_finding(s)))
+            for e, s in zip(enrichments, found, strict=True)
+        ]
+
 
 def pipeline_step() -> SentimentStep:
     """Factory named in a processor spec (``veille.enrich.sentiment:pipeline_step``): reads the
@@ -155,9 +170,21 @@ class LinearSentiment:
                 f"sentiment model {path or MODEL_RESOURCE} was trained with other dense features"
             )
         self.lexicons: dict[str, dict[str, float]] = lexicons
-        self._char_cache: dict[str, tuple[int, ...]] = {}
-        self._zero = np.zeros(3, dtype=np.float32)
         self.lexicons[ANY_LANGUAGE] = _merge(lexicons.values())
+        # The word block's vocabulary without its "w:" / "b:" prefixes: looking the marked
+        # words up directly spares building one prefixed string per feature.
+        self._unigrams = {w[2:]: i for w, i in self.vocab.items() if w.startswith("w:")}
+        self._bigrams = {w[2:]: i for w, i in self.vocab.items() if w.startswith("b:")}
+        self._char_cache: dict[str, tuple[int, ...]] = {}
+
+    def _word_indices(self, an: Analysed) -> list[int]:
+        """Vocabulary indices of :func:`word_features` (unigrams, then bigrams)."""
+        marked = marked_words(an)
+        found = [*map(self._unigrams.get, marked)]
+        if len(marked) > 1:
+            spaced = [w + " " for w in marked[:-1]]
+            found += map(self._bigrams.get, map(operator.add, spaced, marked[1:]))
+        return [i for i in found if i is not None]
 
     def _char_indices(self, tokens: list[str]) -> list[int]:
         """Vocabulary indices of the character n-grams of ``tokens``, cached per token: most
@@ -176,43 +203,71 @@ class LinearSentiment:
             out.extend(found)
         return out
 
-    def _block(self, indices: list[int]) -> npt.NDArray[np.float32]:
-        """The L2-normalised sublinear tf-idf block's contribution to the three logits."""
+    def _block(self, lengths: list[int], indices: list[int]) -> npt.NDArray[np.float64]:
+        """One L2-normalised sublinear tf-idf block's contribution to the three logits of each
+        text: ``indices`` holds the texts' vocabulary indices one after the other,
+        ``lengths[k]`` of them for text ``k``. Whole-batch numpy; each text's sums run over its
+        own features only, in the same order whatever the batch."""
+        n = len(lengths)
+        out = np.zeros((n, 3), dtype=np.float64)
         if not indices:
-            return self._zero
-        uniq, counts = np.unique(np.asarray(indices, dtype=np.intp), return_counts=True)
-        weights = (1.0 + np.log(counts, dtype=np.float32)) * self.idf[uniq]
-        weights /= np.float32(math.sqrt(float(weights @ weights)))
-        block: npt.NDArray[np.float32] = np.asarray(
-            weights @ self.sparse_weights[uniq], dtype=np.float32
-        )
-        return block
+            return out
+        width = len(self.idf)
+        text = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        keys, counts = np.unique(text * width + np.asarray(indices), return_counts=True)
+        rows, cols = keys // width, keys % width
+        weights = (1.0 + np.log(counts)) * self.idf[cols]
+        norms = np.sqrt(np.bincount(rows, weights=weights * weights, minlength=n))
+        weights /= norms[rows]
+        for c in range(3):
+            out[:, c] = np.bincount(
+                rows, weights=weights * self.sparse_weights[cols, c], minlength=n
+            )
+        return out
+
+    def probabilities_many(
+        self, texts: Sequence[str], langs: Sequence[str]
+    ) -> npt.NDArray[np.float64]:
+        """P(negative), P(neutral), P(positive) of each text, one row per text."""
+        words: list[int] = []
+        chars: list[int] = []
+        word_counts: list[int] = []
+        char_counts: list[int] = []
+        dense: list[list[float]] = []
+        lexicons = self.lexicons
+        for text, lang in zip(texts, langs, strict=True):
+            an = Analysed(text)
+            found = self._word_indices(an)
+            words += found
+            word_counts.append(len(found))
+            found = self._char_indices(an.tokens)
+            chars += found
+            char_counts.append(len(found))
+            dense.append(dense_features(an, lexicons.get(lang) or lexicons[ANY_LANGUAGE]))
+        columns = np.asarray(dense, dtype=np.float64).reshape(len(texts), len(DENSE_FEATURES)).T
+        logits = np.tile(self.bias.astype(np.float64), (len(texts), 1))
+        # Column by column rather than one matrix product: BLAS sums in an order that depends
+        # on the batch's shape, and a text must score the same in any batch.
+        for column, weights in zip(columns, self.dense_weights.astype(np.float64), strict=True):
+            logits += column[:, None] * weights
+        logits += self._block(word_counts, words)
+        logits += self._block(char_counts, chars)
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs: npt.NDArray[np.float64] = exp / exp.sum(axis=1, keepdims=True)
+        return probs
 
     def probabilities(self, text: str, lang: str = "") -> tuple[float, float, float]:
         """P(negative), P(neutral), P(positive) for one text."""
-        an = Analysed(text)
-        vocab = self.vocab
-        words = [i for i in map(vocab.get, word_features(an)) if i is not None]
-        lexicon = self.lexicons.get(lang) or self.lexicons[ANY_LANGUAGE]
-        dense = np.asarray(dense_features(an, lexicon), dtype=np.float32)
-        logits = (
-            self.bias
-            + dense @ self.dense_weights
-            + self._block(words)
-            + self._block(self._char_indices(an.tokens))
-        )
-        top = float(logits.max())
-        exp = [math.exp(float(v) - top) for v in logits]
-        total = exp[0] + exp[1] + exp[2]
-        return (exp[0] / total, exp[1] / total, exp[2] / total)
+        neg, neu, pos = self.probabilities_many([text], [lang])[0].tolist()
+        return (neg, neu, pos)
 
     def analyze(self, text: str, lang: str = "") -> Sentiment:
         """Sentiment of one text; the language picks the lexicon (any language works)."""
         return to_sentiment(self.probabilities(text, lang))
 
     def analyze_many(self, texts: Sequence[str], langs: Sequence[str]) -> list[Sentiment]:
-        """Sentiment of each text; one at a time, the cost is per post anyway."""
-        return [self.analyze(t, lg) for t, lg in zip(texts, langs, strict=True)]
+        """Sentiment of each text, the model's arithmetic done once for the whole batch."""
+        return [to_sentiment(row) for row in self.probabilities_many(texts, langs).tolist()]
 
 
 def _merge(tables: Iterable[dict[str, float]]) -> dict[str, float]:

@@ -26,6 +26,7 @@ MAX_CHARS: Final = 2000
 _URL = re.compile(r"(?:https?://|www\.)\S*|\bhttps?\b", re.IGNORECASE)
 _MENTION = re.compile(r"@\w+")
 _ELONG = re.compile(r"(\w)\1{2,}")
+_VARIANTS = re.compile("[\ufe00-\ufe0f\U0001f3fb-\U0001f3ff]")
 # Emoticons first, then words (letters, digits, inner apostrophes or hyphens), hashtags,
 # punctuation runs, and any other single non-space symbol (emoji, pictographs).
 _TOKEN = re.compile(
@@ -135,9 +136,7 @@ def fold_variants(text: str) -> str:
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text).replace("’", "'")
         # Variation selectors and skin tones would split one emoji into several tokens.
-        text = "".join(
-            c for c in text if not ("\ufe00" <= c <= "\ufe0f" or "\U0001f3fb" <= c <= "\U0001f3ff")
-        )
+        text = _VARIANTS.sub("", text)
     return text.lower()
 
 
@@ -148,8 +147,8 @@ class Analysed:
 
     def __init__(self, text: str) -> None:
         raw = text[:MAX_CHARS]
-        letters = [w for w in raw.split() if len(w) > 2 and w.isalpha()]
-        self.caps = sum(1 for w in letters if w.isupper())
+        # Words of 3+ letters all in capitals (filter first: few words are upper case).
+        self.caps = sum(1 for w in filter(str.isupper, raw.split()) if len(w) > 2 and w.isalpha())
         self.exclaim = raw.count("!")
         self.question = raw.count("?")
         folded = fold_variants(raw)
@@ -157,27 +156,22 @@ class Analysed:
         folded, self.mention = _MENTION.subn(" _user ", folded)
         folded, self.elong = _ELONG.subn(r"\1\1", folded)
         self.text = folded
-        tokens: list[str] = []
-        for tok in _TOKEN.findall(folded):
-            elided = _FR_ELISION.match(tok)
-            if elided:
-                tokens.append(elided.group(0))
-                tokens.append(tok[elided.end() :])
-            else:
-                tokens.append(tok)
+        tokens: list[str] = _TOKEN.findall(folded)
+        if "'" in folded or "’" in folded:  # no apostrophe, no elision: skip the loop
+            tokens = []
+            for tok in _TOKEN.findall(folded):
+                elided = _FR_ELISION.match(tok) if "'" in tok or "’" in tok else None
+                if elided:
+                    tokens.append(elided.group(0))
+                    tokens.append(tok[elided.end() :])
+                else:
+                    tokens.append(tok)
         self.tokens = tokens
 
 
-def _is_negator(tok: str) -> bool:
-    return tok in NEGATORS or tok.endswith("n't")
-
-
-def word_features(an: Analysed) -> list[str]:
-    """Unigrams and bigrams, with words in a negation scope marked ``neg_``.
-
-    A scope opens at a negator and closes at punctuation or after four words; hashtags also
-    yield their bare word so "#genial" and "genial" share evidence.
-    """
+def marked_words(an: Analysed) -> list[str]:
+    """The words of :func:`word_features` before prefixing: negation-scope words marked
+    ``neg_``, hashtags followed by their bare word, punctuation kept (it closes scopes)."""
     marked: list[str] = []
     scope = 0
     for tok in an.tokens:
@@ -185,7 +179,7 @@ def word_features(an: Analysed) -> list[str]:
             scope = 0
             marked.append(tok[0])
             continue
-        if _is_negator(tok):
+        if tok in NEGATORS or tok.endswith("n't"):
             scope = 4
             marked.append(tok)
             continue
@@ -197,6 +191,16 @@ def word_features(an: Analysed) -> list[str]:
             scope -= 1
         else:
             marked.append(tok)
+    return marked
+
+
+def word_features(an: Analysed) -> list[str]:
+    """Unigrams ``w:`` and bigrams ``b:`` of :func:`marked_words`.
+
+    A scope opens at a negator and closes at punctuation or after four words; hashtags also
+    yield their bare word so "#genial" and "genial" share evidence.
+    """
+    marked = marked_words(an)
     feats = ["w:" + t for t in marked]
     feats.extend(f"b:{a} {b}" for a, b in itertools.pairwise(marked))
     return feats
@@ -225,13 +229,13 @@ def dense_features(an: Analysed, lexicon: Mapping[str, float]) -> list[float]:
     scope = 0
     boost = 1.0
     weight = 1.0
-    irony = any(t in IRONY_TOKENS for t in an.tokens) or any(p in an.text for p in IRONY_PHRASES)
+    irony = not IRONY_TOKENS.isdisjoint(an.tokens) or any(p in an.text for p in IRONY_PHRASES)
     for tok in an.tokens:
         if tok[0] in _CLAUSE_END:
             scope = 0
             boost = 1.0
             continue
-        if _is_negator(tok):
+        if tok in NEGATORS or tok.endswith("n't"):
             scope = 4
             negations += 1
             continue
