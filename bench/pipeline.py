@@ -42,7 +42,7 @@ from veille.model import Enrichment, Match, Post, RawItem
 from veille.normalise.fold import Folded, fold
 from veille.normalise.generic import map_generic
 from veille.normalise.language import PipelineLanguage
-from veille.pipeline import Enricher, Pipeline, Stats, freeze_heap
+from veille.pipeline import BatchEnricher, Enricher, Pipeline, Stats, freeze_heap
 from veille.rules.versions import MemoryVersionRegistry
 from veille.sources.replay import ReplaySource
 from veille.store import Store
@@ -146,7 +146,8 @@ def stages(lines: list[bytes], matcher: Matcher, db: Path, enriched: int) -> dic
     m = min(n, enriched)
     head = list(zip(posts[:m], folded[:m], found[:m], strict=True))
     language = PipelineLanguage()
-    timed("language identification", m, lambda: [language(p, f) for p, f, _ in head])
+    # Once per batch, as the Processor calls a step with a batch form.
+    timed("language identification", m, lambda: language.many(posts[:m], folded[:m]))
     so_far = [Enrichment(lang=p.lang) for p in posts[:m]]
     for name, step in (
         ("detectors (threat, personal data, confidential, protected)", Detect()),
@@ -164,6 +165,8 @@ def stages(lines: list[bytes], matcher: Matcher, db: Path, enriched: int) -> dic
 def _enrich(
     step: Enricher, head: list[tuple[Post, Folded, list[Match]]], enriched: list[Enrichment]
 ) -> list[Enrichment]:
+    if isinstance(step, BatchEnricher):  # as the Processor calls it: once per batch
+        return step.many(*map(list, zip(*head, strict=True)), enriched)
     return [step(p, f, ms, e) for (p, f, ms), e in zip(head, enriched, strict=True)]
 
 

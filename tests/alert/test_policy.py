@@ -207,7 +207,8 @@ def test_silence_mutes_exactly_matching_alerts_while_in_force(
 @given(
     st.from_regex(r"[A-Za-z_][A-Za-z0-9_.-]{0,20}", fullmatch=True),
     st.sampled_from(["=", "!="]),
-    st.text(max_size=40).map(str.strip),
+    # "a=~x" is the regex operator, so a plain value cannot start with "~".
+    st.text(max_size=40).map(str.strip).filter(lambda v: not v.startswith("~")),
 )
 def test_matchers_read_back_as_written(name: str, op: str, value: str) -> None:
     m = policy.parse_matcher(f"{name}{op}{value}")
