@@ -21,18 +21,21 @@ WRITE: Final = {"veille_write": True}
 ``BEGIN IMMEDIATE``, so it takes the write lock up front instead of failing halfway."""
 
 SQLITE_PRAGMAS: Final = {
+    "page_size": "8192",
     "journal_mode": "wal",
     "foreign_keys": "on",
     "temp_store": "memory",
     "cache_size": "-65536",
     "mmap_size": str(256 * 1024 * 1024),
-    "wal_autocheckpoint": "4000",
+    "wal_autocheckpoint": "2000",
 }
 """Applied to every SQLite connection (``synchronous`` comes from the settings).
 
-WAL lets readers run beside the single writer; 64 MiB of page cache and memory-mapped reads
-keep the unique index hot; a checkpoint every 4000 pages (16 MiB) halves the number of fsyncs
-of the default while bounding the WAL file."""
+``page_size`` takes effect only when the database file is created (before WAL is on): 8 KiB
+pages cut SQLite's cost of inserting a post by about a tenth against the 4 KiB default
+(bench/pipeline.py). WAL lets readers run beside the single writer; 64 MiB of page cache and
+memory-mapped reads keep the unique index hot; a checkpoint every 2000 pages (16 MiB) halves the
+number of fsyncs of the default while bounding the WAL file."""
 
 
 @contextmanager
