@@ -372,7 +372,8 @@ class BatchWriter:
             author = post.author
             created = post.created_at
             edited = post.edited_at
-            if post.received_at is not received:  # one arrival time per source batch
+            if post.received_at != received:  # one arrival time per source batch (equal, not
+                # the same object: posts decoded from a worker process each have their own)
                 received = post.received_at
                 received_bound = None if received is None else t(received)
             rows.append(
