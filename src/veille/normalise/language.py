@@ -17,14 +17,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import cache
-from itertools import islice
+from itertools import islice, pairwise
 from typing import Final
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
 from py3langid.langid import MODEL_FILE, LanguageIdentifier, visit_counts
-from scipy.sparse import _sparsetools
 
 from veille.model import Post
 
@@ -74,7 +73,7 @@ class _Model:
         self.output: npt.NDArray[np.int32] = np.asarray(ident.tk_output, dtype=np.int32)
         if self.output[0] >= 0 or np.any(self.nextmove[self.rowbase + _RESET] != 0):
             raise RuntimeError("py3langid model: byte 0xFF does not reset its automaton")
-        # float32 for the sparse product (the wheel stores float16, which scipy cannot use).
+        # float32: numpy's products have no fast float16 path (the wheel stores float16).
         self.table: npt.NDArray[np.float32] = np.asarray(ident.nb_ptc, dtype=np.float32)
         self.prior: npt.NDArray[np.float32] = np.asarray(ident.nb_pc, dtype=np.float32)
 
@@ -127,29 +126,19 @@ class _Model:
     def scores(self, encoded: Sequence[bytes]) -> npt.NDArray[np.float32]:
         """Raw naive-Bayes log-scores, one row per text, one column per class of the model.
 
-        The computation of py3langid's ``rank`` (log1p of feature counts times the table, plus
-        the class prior) as one sparse product for the batch; a text without any feature
-        scores 0 everywhere. ``tests/normalise/test_language.py`` checks it against ``rank``.
+        The computation of py3langid's ``rank``: log1p of the feature counts times the table,
+        plus the class prior; a text without any feature scores 0 everywhere.
+        ``tests/normalise/test_language.py`` checks it against ``rank``.
         """
-        n = len(encoded)
         text, feat, counts = self.features(encoded)
-        indptr = np.zeros(n + 1, dtype=np.intp)
-        np.cumsum(np.bincount(text, minlength=n), out=indptr[1:])
-        raw = np.zeros((n, self.table.shape[1]), dtype=np.float32)
-        # scipy's CSR x dense kernel itself: the public csr_array costs more than the product
-        # for a batch of one, and the kernel sums each row in the same order for any batch.
-        _sparsetools.csr_matvecs(
-            n,
-            len(self.table),
-            self.table.shape[1],
-            indptr,
-            feat,
-            np.log1p(counts.astype(np.float32)),
-            self.table.ravel(),
-            raw.ravel(),
-        )
-        raw += self.prior
-        raw[np.diff(indptr) == 0] = 0.0
+        bounds = np.searchsorted(text, np.arange(len(encoded) + 1)).tolist()
+        raw = np.zeros((len(encoded), self.table.shape[1]), dtype=np.float32)
+        table, prior = self.table, self.prior
+        for i, (start, end) in enumerate(pairwise(bounds)):
+            if end > start:
+                # One product per text, on fresh arrays: its sums never depend on the batch.
+                weights = np.log1p(counts[start:end].astype(np.float32))
+                raw[i] = weights @ table[feat[start:end]] + prior
         return raw
 
 
