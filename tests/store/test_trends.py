@@ -94,6 +94,18 @@ def test_incremental_equals_rebuilt(store: Store) -> None:
     assert incremental["trend_terms"]
 
 
+def test_a_batch_counts_as_its_posts_one_by_one(store: Store) -> None:
+    items = make_posts(150, seed=17)
+    write_and_record(store, items)
+    batched = snapshot(store)
+    with store.engine.begin() as conn:
+        for table in (st.trend_buckets, st.trend_terms, st.post_sentiment):
+            conn.execute(sa.delete(table))
+        for post, rules, sentiment in items:
+            assert st.record(conn, [post], [rules], [sentiment], TAGS) == 1
+    assert snapshot(store) == batched
+
+
 def test_rebuild_since_a_day_leaves_earlier_days_alone(store: Store) -> None:
     items = make_posts(120, seed=9)
     write_and_record(store, items)

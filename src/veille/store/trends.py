@@ -15,14 +15,15 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from veille.model import Author, Post, Sentiment
 from veille.store.schema import RowId, matches, metadata, posts
-from veille.store.types import Timestamp, time_binder
+from veille.store.sql import Dialect, by_platform
+from veille.store.types import Timestamp, aware, from_micros, time_binder
 from veille.trends.rollup import (
     STEP,
     Bucket,
@@ -80,7 +81,6 @@ _FIGURES: Final = ("volume", "negative", "neutral", "positive", "polarity_sum", 
 _figures: Final = operator.attrgetter(*_FIGURES)
 _BUCKET_KEY: Final = ("granularity", "dimension", "value", "start")
 _TERM_KEY: Final = (*_BUCKET_KEY, "kind", "term")
-_CHUNK: Final = 500
 
 
 def _upsert_sql(conn: Connection, table: sa.Table, key: Sequence[str], add: Sequence[str]) -> str:
@@ -127,8 +127,10 @@ def apply(conn: Connection, inc: Increments) -> None:
     ]
     _executemany(conn, _upsert_sql(conn, trend_buckets, _BUCKET_KEY, _FIGURES), bucket_rows)
     term_rows = [
-        (g, dim, value, at(start), kind, term, n)
-        for (g, start, dim, value, kind, term), n in inc.terms.items()
+        (g, dim, value, bound, kind, term, n)
+        for (g, start, dim, value), counts in inc.terms.items()
+        for bound in (at(start),)
+        for (kind, term), n in counts.items()
     ]
     _executemany(conn, _upsert_sql(conn, trend_terms, _TERM_KEY, ("count",)), term_rows)
 
@@ -136,36 +138,37 @@ def apply(conn: Connection, inc: Increments) -> None:
 def bucket_time(created: datetime | None, received: datetime | None, stored: datetime) -> datetime:
     """When a post counts: its creation time, else arrival, else storage; never in the future
     of its storage (a wrong clock on the platform must not create future buckets)."""
-    at = created or received or stored
+    at = created if created is not None else received if received is not None else stored
     return min(at, stored)
 
 
-def _post_rows(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
-    out: dict[tuple[str, str], Any] = {}
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        cond = sa.tuple_(posts.c.platform, posts.c.native_id).in_(chunk)
-        query = sa.select(
-            posts.c.id,
-            posts.c.platform,
-            posts.c.native_id,
-            posts.c.created_at,
-            posts.c.received_at,
-            posts.c.stored_at,
-            posts.c.conv_root,
-        ).where(cond)
-        for row in conn.execute(query):
-            out[(row.platform, row.native_id)] = row
+class _Stored(NamedTuple):
+    id: int
+    at: datetime
+    conv_root: str
+    counted: bool
+
+
+def _stored(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], _Stored]:
+    """The stored posts among ``keys``: row id, bucket time, conversation root, and whether
+    they are counted already (one indexed lookup each, with the raw cursor)."""
+    sql = Dialect(conn.engine)
+    query = sql.where_platform(
+        "SELECT native_id, posts.id, created_at, received_at, stored_at, conv_root, "
+        "post_sentiment.post_id FROM posts "
+        "LEFT JOIN post_sentiment ON post_sentiment.post_id = posts.id",
+        "native_id",
+    )
+    out: dict[tuple[str, str], _Stored] = {}
+    for platform, natives in by_platform(keys):
+        for native, post_id, created, received, stored, root, counted in sql.select_in(
+            conn, query, platform, natives
+        ):
+            # Raw values: epoch microseconds on SQLite, which compare as the times do.
+            at = bucket_time(created, received, stored)
+            when = aware(at) if isinstance(at, datetime) else from_micros(at)
+            out[(platform, native)] = _Stored(post_id, when, root, counted is not None)
     return out
-
-
-def _counted(conn: Connection, ids: Sequence[int]) -> set[int]:
-    found: set[int] = set()
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        query = sa.select(post_sentiment.c.post_id).where(post_sentiment.c.post_id.in_(chunk))
-        found.update(conn.execute(query).scalars())
-    return found
 
 
 def record(
@@ -183,39 +186,35 @@ def record(
     """
     if not (len(batch) == len(rules) == len(sentiments)):
         raise ValueError("record: batch, rules and sentiments must have the same length")
-    stored = _post_rows(conn, [p.key for p in batch])
-    done = _counted(conn, [r.id for r in stored.values()])
+    stored = _stored(conn, [p.key for p in batch])
+    bind = time_binder(conn.dialect.name)
     facts: list[PostFacts] = []
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     seen: set[int] = set()
     for post, post_rules, sentiment in zip(batch, rules, sentiments, strict=True):
         row = stored.get(post.key)
-        if row is None or row.id in done or row.id in seen:
+        if row is None or row.counted or row.id in seen:
             continue
         seen.add(row.id)
-        at = bucket_time(row.created_at, row.received_at, row.stored_at)
-        rows.append(
-            {
-                "post_id": row.id,
-                "label": sentiment.label,
-                "score": sentiment.score,
-                "polarity": sentiment.polarity,
-                "at": at,
-            }
-        )
+        label, polarity = sentiment.label, sentiment.polarity
+        rows.append((row.id, label, sentiment.score, polarity, bind(row.at)))
         facts.append(
             facts_of(
                 post,
-                at=at,
-                conversation=f"{row.platform}:{row.conv_root}",
+                at=row.at,
+                conversation=f"{post.platform}:{row.conv_root}",
                 rules=post_rules,
                 tags_of=tags_of,
-                sentiment=sentiment.label,
-                polarity=sentiment.polarity,
+                sentiment=label,
+                polarity=polarity,
             )
         )
     if rows:
-        conn.execute(sa.insert(post_sentiment), rows)
+        mark = "?" if conn.dialect.name == "sqlite" else "%s"
+        marks = ", ".join([mark] * 5)
+        # Our own constant SQL text; every value is bound.
+        sql = f"INSERT INTO post_sentiment (post_id, label, score, polarity, at) VALUES ({marks})"  # noqa: S608
+        _executemany(conn, sql, rows)
         apply(conn, increments(facts))
     return len(rows)
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Final, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 import msgspec
@@ -37,7 +37,6 @@ DIMENSIONS: Final[tuple[Dimension, ...]] = (
     "all", "rule", "tag", "platform", "lang", "conversation",
 )  # fmt: skip
 TermKind = Literal["word", "hashtag", "author", "domain"]
-TERM_GRANULARITIES: Final[frozenset[Granularity]] = frozenset({"hour", "day"})
 MAX_WORDS_PER_POST: Final = 12
 """Distinct content words one post contributes to the top-words counts (bounds the work)."""
 MAX_TERM_CHARS: Final = 64
@@ -87,14 +86,17 @@ class Bucket(msgspec.Struct, kw_only=True):
 
 
 BucketKey = tuple[Granularity, datetime, Dimension, str]
-TermKey = tuple[Granularity, datetime, Dimension, str, TermKind, str]
+Term = tuple[TermKind, str]
 
 
 class Increments(msgspec.Struct):
-    """What a batch of posts adds: bucket figures and term counts, ready to be summed in."""
+    """What a batch of posts adds: bucket figures and, per bucket, its term counts.
+
+    Two buckets may share one term counter (a day that holds a single hour of the batch has
+    that hour's counts): read them, never change them."""
 
     buckets: dict[BucketKey, Bucket] = {}
-    terms: Counter[TermKey] = Counter()
+    terms: dict[BucketKey, Counter[Term]] = {}
 
 
 class PostFacts(msgspec.Struct, frozen=True, kw_only=True):
@@ -173,45 +175,118 @@ def facts_of(
     )
 
 
-def _dimension_values(facts: PostFacts) -> list[tuple[Dimension, str]]:
-    values: list[tuple[Dimension, str]] = [
-        ("all", ""),
-        ("platform", facts.platform),
-        ("lang", facts.lang),
-        ("conversation", facts.conversation),
-    ]
-    values += [("rule", r) for r in facts.rules]
-    values += [("tag", t) for t in facts.tags]
-    return values
+def terms_of(facts: PostFacts) -> list[Term]:
+    """The terms one post adds to the top-terms counts of each bucket it falls in."""
+    terms: list[Term] = [("word", w) for w in facts.words]
+    terms += [("hashtag", h) for h in facts.hashtags]
+    terms += [("domain", d) for d in facts.domains]
+    if facts.author:
+        terms.append(("author", facts.author))
+    return terms
+
+
+Sums = tuple[Any, ...]
+"""volume, negative, neutral, positive, polarity sum, reach: the figures of a bucket."""
+Slot = tuple[datetime, Dimension, str]
+_LABEL_COUNTS: Final[Mapping[str, tuple[int, int, int]]] = {
+    "negative": (1, 0, 0),
+    "neutral": (0, 1, 0),
+    "positive": (0, 0, 1),
+}
+
+
+def _summed(groups: dict[Slot, list[Sums]]) -> dict[Slot, Sums]:
+    """Each slot's figures added up, column by column (in C)."""
+    return {
+        slot: figures[0] if len(figures) == 1 else tuple(map(sum, zip(*figures, strict=True)))
+        for slot, figures in groups.items()
+    }
+
+
+def _coarser(sums: dict[Slot, Sums], start_of: Callable[[datetime], datetime]) -> dict[Slot, Sums]:
+    """The same figures in coarser buckets (hours from minutes, days from hours)."""
+    groups: dict[Slot, list[Sums]] = {}
+    for (start, dim, value), figures in sums.items():
+        slot = (start_of(start), dim, value)
+        found = groups.get(slot)
+        if found is None:
+            groups[slot] = [figures]
+        else:
+            found.append(figures)
+    return _summed(groups)
+
+
+def _day(hour: datetime) -> datetime:
+    return hour.replace(hour=0)
 
 
 def increments(posts: Iterable[PostFacts]) -> Increments:
-    """The sum of what ``posts`` add to every bucket they fall in."""
-    out = Increments({}, Counter())
-    buckets, count = out.buckets, out.terms.update
+    """The sum of what ``posts`` add to every bucket they fall in.
+
+    The posts of a batch share few minutes and most dimension values: each post's figures are
+    grouped by minute bucket and summed per column, hours are summed from minutes and days from
+    hours; term counts are counted once per hour bucket over the terms of all its posts.
+    """
+    minutes: dict[Slot, list[Sums]] = {}
+    hour_terms: dict[Slot, list[Term]] = {}
+    hour_of: dict[datetime, datetime] = {}
     for facts in posts:
-        one = Bucket(
-            volume=1,
-            negative=facts.sentiment == "negative",
-            neutral=facts.sentiment == "neutral",
-            positive=facts.sentiment == "positive",
-            polarity_sum=facts.polarity,
-            reach=facts.followers,
-        )
-        terms: list[tuple[TermKind, str]] = [("word", w) for w in facts.words]
-        terms += [("hashtag", h) for h in facts.hashtags]
-        terms += [("domain", d) for d in facts.domains]
-        if facts.author:
-            terms.append(("author", facts.author))
-        for granularity in GRANULARITIES:
-            start = floor(facts.at, granularity)
-            for dim, value in _dimension_values(facts):
-                key = (granularity, start, dim, value)
-                bucket = buckets.get(key)
-                if bucket is None:
-                    buckets[key] = bucket = Bucket()
-                bucket.add(one)
-                if granularity in TERM_GRANULARITIES and dim != "conversation":
-                    # Counter.update counts an iterable in C: the hot loop of a batch.
-                    count((granularity, start, dim, value, kind, term) for kind, term in terms)
-    return out
+        minute = facts.at.replace(second=0, microsecond=0)
+        hour = hour_of.get(minute)
+        if hour is None:
+            hour = hour_of[minute] = minute.replace(minute=0)
+        figures = (1, *_LABEL_COUNTS[facts.sentiment], facts.polarity, facts.followers)
+        values: list[tuple[Dimension, str]] = [
+            ("all", ""),
+            ("platform", facts.platform),
+            ("lang", facts.lang),
+        ]
+        if facts.rules:
+            values += [("rule", r) for r in facts.rules]
+        if facts.tags:
+            values += [("tag", t) for t in facts.tags]
+        terms = terms_of(facts)
+        for dim, value in values:
+            slot = (minute, dim, value)
+            found = minutes.get(slot)
+            if found is None:
+                minutes[slot] = [figures]
+            else:
+                found.append(figures)
+            slot = (hour, dim, value)
+            listed = hour_terms.get(slot)
+            if listed is None:
+                hour_terms[slot] = terms.copy()
+            else:
+                listed += terms
+        slot = (minute, "conversation", facts.conversation)
+        found = minutes.get(slot)
+        if found is None:
+            minutes[slot] = [figures]
+        else:
+            found.append(figures)
+    by_minute = _summed(minutes)
+    by_hour = _coarser(by_minute, hour_of.__getitem__)
+    by_day = _coarser(by_hour, _day)
+    buckets: dict[BucketKey, Bucket] = {}
+    for granularity, sums in (("minute", by_minute), ("hour", by_hour), ("day", by_day)):
+        for (start, dim, value), (volume, neg, neu, pos, polarity, reach) in sums.items():
+            buckets[(granularity, start, dim, value)] = Bucket(  # type: ignore[index]
+                volume=volume,
+                negative=neg,
+                neutral=neu,
+                positive=pos,
+                polarity_sum=polarity,
+                reach=reach,
+            )
+    counts: dict[BucketKey, Counter[Term]] = {}
+    per_day: dict[Slot, list[Counter[Term]]] = {}
+    for (hour, dim, value), terms in hour_terms.items():
+        if not terms:
+            continue
+        counter = counts[("hour", hour, dim, value)] = Counter(terms)
+        per_day.setdefault((_day(hour), dim, value), []).append(counter)
+    for (day, dim, value), counters in per_day.items():
+        total = counters[0] if len(counters) == 1 else sum(counters, Counter())
+        counts[("day", day, dim, value)] = total
+    return Increments(buckets, counts)
