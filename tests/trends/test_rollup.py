@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from veille.trends.rollup import (
     GRANULARITIES,
     Bucket,
+    Increments,
     PostFacts,
     content_words,
     floor,
@@ -79,10 +80,12 @@ def test_batch_increments_equal_counting_post_by_post(posts: list[PostFacts]) ->
     buckets, terms = one_by_one(posts)
     assert {k: _figures(b) for k, b in inc.buckets.items()} == buckets
     flat: Counter[Any] = Counter()
-    for key, counts in inc.terms.items():
-        assert counts, "no empty term counter is written"
-        for (kind, term), n in counts.items():
-            flat[(*key, kind, term)] += n
+    for key, kinds in inc.terms.items():
+        assert kinds, "no empty term counts are kept"
+        for kind, counts in kinds.items():
+            assert counts, "no empty term counts are kept"
+            for term, n in counts.items():
+                flat[(*key, kind, term)] += n
     assert flat == terms
     # The figures are plain ints and floats (a bool would not bind to PostgreSQL's BIGINT).
     for b in inc.buckets.values():
@@ -99,14 +102,21 @@ def test_increments_of_two_batches_add_up(posts: list[PostFacts], cut: int) -> N
     for part in parts:
         for key, b in part.buckets.items():
             summed.setdefault(key, Bucket()).add(b)
-        for key, counts in part.terms.items():
-            for term, n in counts.items():
-                terms[(*key, *term)] += n
+        terms.update(_flat_terms(part))
     assert {k: _figures(b) for k, b in summed.items()} == {
         k: _figures(b) for k, b in whole.buckets.items()
     }
-    assert terms == Counter(
-        {(*k, *term): n for k, counts in whole.terms.items() for term, n in counts.items()}
+    assert terms == _flat_terms(whole)
+
+
+def _flat_terms(inc: Increments) -> Counter[Any]:
+    return Counter(
+        {
+            (*key, kind, term): n
+            for key, kinds in inc.terms.items()
+            for kind, counts in kinds.items()
+            for term, n in counts.items()
+        }
     )
 
 

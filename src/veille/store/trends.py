@@ -128,9 +128,10 @@ def apply(conn: Connection, inc: Increments) -> None:
     _executemany(conn, _upsert_sql(conn, trend_buckets, _BUCKET_KEY, _FIGURES), bucket_rows)
     term_rows = [
         (g, dim, value, bound, kind, term, n)
-        for (g, start, dim, value), counts in inc.terms.items()
+        for (g, start, dim, value), kinds in inc.terms.items()
         for bound in (at(start),)
-        for (kind, term), n in counts.items()
+        for kind, counts in kinds.items()
+        for term, n in counts.items()
     ]
     _executemany(conn, _upsert_sql(conn, trend_terms, _TERM_KEY, ("count",)), term_rows)
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
@@ -86,17 +87,18 @@ class Bucket(msgspec.Struct, kw_only=True):
 
 
 BucketKey = tuple[Granularity, datetime, Dimension, str]
-Term = tuple[TermKind, str]
+TermCounts = dict[TermKind, Counter[str]]
+"""Counts of the terms of each kind in one bucket."""
 
 
 class Increments(msgspec.Struct):
     """What a batch of posts adds: bucket figures and, per bucket, its term counts.
 
-    Two buckets may share one term counter (a day that holds a single hour of the batch has
-    that hour's counts): read them, never change them."""
+    Two buckets may share term counters (a day that holds a single hour of the batch has that
+    hour's counts): read them, never change them."""
 
     buckets: dict[BucketKey, Bucket] = {}
-    terms: dict[BucketKey, Counter[Term]] = {}
+    terms: dict[BucketKey, TermCounts] = {}
 
 
 class PostFacts(msgspec.Struct, frozen=True, kw_only=True):
@@ -175,118 +177,119 @@ def facts_of(
     )
 
 
-def terms_of(facts: PostFacts) -> list[Term]:
-    """The terms one post adds to the top-terms counts of each bucket it falls in."""
-    terms: list[Term] = [("word", w) for w in facts.words]
-    terms += [("hashtag", h) for h in facts.hashtags]
-    terms += [("domain", d) for d in facts.domains]
-    if facts.author:
-        terms.append(("author", facts.author))
-    return terms
-
-
 Sums = tuple[Any, ...]
 """volume, negative, neutral, positive, polarity sum, reach: the figures of a bucket."""
-Slot = tuple[datetime, Dimension, str]
 _LABEL_COUNTS: Final[Mapping[str, tuple[int, int, int]]] = {
     "negative": (1, 0, 0),
     "neutral": (0, 1, 0),
     "positive": (0, 0, 1),
 }
+Value = tuple[Dimension, str]
+Slots = dict[Value, tuple[Sums, TermCounts | None]]
 
 
-def _summed(groups: dict[Slot, list[Sums]]) -> dict[Slot, Sums]:
-    """Each slot's figures added up, column by column (in C)."""
+class _Columns:
+    """The figures and terms of a batch's posts, one list per field (indexed like the posts)."""
+
+    def __init__(self, posts: Sequence[PostFacts]) -> None:
+        self.figures = [(1, *_LABEL_COUNTS[f.sentiment], f.polarity, f.followers) for f in posts]
+        self.words = [f.words for f in posts]
+        self.hashtags = [f.hashtags for f in posts]
+        self.domains = [f.domains for f in posts]
+        self.authors = [f.author for f in posts]
+
+    def sums(self, ids: list[int]) -> Sums:
+        if len(ids) == 1:
+            return self.figures[ids[0]]
+        return tuple(map(sum, zip(*map(self.figures.__getitem__, ids), strict=True)))
+
+    def terms(self, ids: list[int]) -> TermCounts:
+        # Counting plain strings (their hashes are cached) in C: the hot loop of a batch.
+        counts: TermCounts = {
+            "word": Counter(chain.from_iterable(map(self.words.__getitem__, ids))),
+            "hashtag": Counter(chain.from_iterable(map(self.hashtags.__getitem__, ids))),
+            "domain": Counter(chain.from_iterable(map(self.domains.__getitem__, ids))),
+            "author": Counter(filter(None, map(self.authors.__getitem__, ids))),
+        }
+        return {kind: counted for kind, counted in counts.items() if counted}
+
+
+def _slots(
+    posts: Sequence[PostFacts], columns: _Columns, members: list[int], with_terms: bool
+) -> Slots:
+    """The figures (and term counts) of every dimension value of one time bucket holding
+    ``members`` (indices of ``posts``): posts are grouped by value in one pass, then each
+    group's figures and terms are summed and counted in C."""
+    by: dict[Dimension, dict[str, list[int]]] = {
+        "platform": {},
+        "lang": {},
+        "conversation": {},
+        "rule": {},
+        "tag": {},
+    }
+    platform, lang, conversation, rule, tag = by.values()
+    for i in members:
+        facts = posts[i]
+        platform.setdefault(facts.platform, []).append(i)
+        lang.setdefault(facts.lang, []).append(i)
+        conversation.setdefault(facts.conversation, []).append(i)
+        for r in facts.rules:
+            rule.setdefault(r, []).append(i)
+        for t in facts.tags:
+            tag.setdefault(t, []).append(i)
+    groups: list[tuple[Dimension, str, list[int]]] = [("all", "", members)]
+    groups += [(dim, value, ids) for dim, values in by.items() for value, ids in values.items()]
     return {
-        slot: figures[0] if len(figures) == 1 else tuple(map(sum, zip(*figures, strict=True)))
-        for slot, figures in groups.items()
+        (dim, value): (
+            columns.sums(ids),
+            columns.terms(ids) if with_terms and dim != "conversation" else None,
+        )
+        for dim, value, ids in groups
     }
 
 
-def _coarser(sums: dict[Slot, Sums], start_of: Callable[[datetime], datetime]) -> dict[Slot, Sums]:
-    """The same figures in coarser buckets (hours from minutes, days from hours)."""
-    groups: dict[Slot, list[Sums]] = {}
-    for (start, dim, value), figures in sums.items():
-        slot = (start_of(start), dim, value)
-        found = groups.get(slot)
-        if found is None:
-            groups[slot] = [figures]
-        else:
-            found.append(figures)
-    return _summed(groups)
-
-
-def _day(hour: datetime) -> datetime:
-    return hour.replace(hour=0)
-
-
-def increments(posts: Iterable[PostFacts]) -> Increments:
+def increments(posts: Sequence[PostFacts]) -> Increments:
     """The sum of what ``posts`` add to every bucket they fall in.
 
-    The posts of a batch share few minutes and most dimension values: each post's figures are
-    grouped by minute bucket and summed per column, hours are summed from minutes and days from
-    hours; term counts are counted once per hour bucket over the terms of all its posts.
+    Posts are grouped by minute, hour and day; within each, by dimension value, and each
+    group is summed at once. A day holding a single hour of the batch (the usual case) takes
+    that hour's figures and counts as they are.
     """
-    minutes: dict[Slot, list[Sums]] = {}
-    hour_terms: dict[Slot, list[Term]] = {}
-    hour_of: dict[datetime, datetime] = {}
-    for facts in posts:
-        minute = facts.at.replace(second=0, microsecond=0)
-        hour = hour_of.get(minute)
-        if hour is None:
-            hour = hour_of[minute] = minute.replace(minute=0)
-        figures = (1, *_LABEL_COUNTS[facts.sentiment], facts.polarity, facts.followers)
-        values: list[tuple[Dimension, str]] = [
-            ("all", ""),
-            ("platform", facts.platform),
-            ("lang", facts.lang),
-        ]
-        if facts.rules:
-            values += [("rule", r) for r in facts.rules]
-        if facts.tags:
-            values += [("tag", t) for t in facts.tags]
-        terms = terms_of(facts)
-        for dim, value in values:
-            slot = (minute, dim, value)
-            found = minutes.get(slot)
-            if found is None:
-                minutes[slot] = [figures]
-            else:
-                found.append(figures)
-            slot = (hour, dim, value)
-            listed = hour_terms.get(slot)
-            if listed is None:
-                hour_terms[slot] = terms.copy()
-            else:
-                listed += terms
-        slot = (minute, "conversation", facts.conversation)
-        found = minutes.get(slot)
-        if found is None:
-            minutes[slot] = [figures]
-        else:
-            found.append(figures)
-    by_minute = _summed(minutes)
-    by_hour = _coarser(by_minute, hour_of.__getitem__)
-    by_day = _coarser(by_hour, _day)
-    buckets: dict[BucketKey, Bucket] = {}
-    for granularity, sums in (("minute", by_minute), ("hour", by_hour), ("day", by_day)):
-        for (start, dim, value), (volume, neg, neu, pos, polarity, reach) in sums.items():
-            buckets[(granularity, start, dim, value)] = Bucket(  # type: ignore[index]
+    columns = _Columns(posts)
+    minutes: dict[datetime, list[int]] = {}
+    for i, facts in enumerate(posts):
+        minutes.setdefault(facts.at.replace(second=0, microsecond=0), []).append(i)
+    hours: dict[datetime, list[int]] = {}
+    for minute, members in minutes.items():
+        hours.setdefault(minute.replace(minute=0), []).extend(members)
+    days: dict[datetime, list[datetime]] = {}
+    for hour in hours:
+        days.setdefault(hour.replace(hour=0), []).append(hour)
+    inc = Increments({}, {})
+
+    def add(granularity: Granularity, start: datetime, slots: Slots) -> None:
+        for (dim, value), (sums, counts) in slots.items():
+            key = (granularity, start, dim, value)
+            volume, negative, neutral, positive, polarity, reach = sums
+            inc.buckets[key] = Bucket(
                 volume=volume,
-                negative=neg,
-                neutral=neu,
-                positive=pos,
+                negative=negative,
+                neutral=neutral,
+                positive=positive,
                 polarity_sum=polarity,
                 reach=reach,
             )
-    counts: dict[BucketKey, Counter[Term]] = {}
-    per_day: dict[Slot, list[Counter[Term]]] = {}
-    for (hour, dim, value), terms in hour_terms.items():
-        if not terms:
-            continue
-        counter = counts[("hour", hour, dim, value)] = Counter(terms)
-        per_day.setdefault((_day(hour), dim, value), []).append(counter)
-    for (day, dim, value), counters in per_day.items():
-        total = counters[0] if len(counters) == 1 else sum(counters, Counter())
-        counts[("day", day, dim, value)] = total
-    return Increments(buckets, counts)
+            if counts:
+                inc.terms[key] = counts
+
+    for minute, members in minutes.items():
+        add("minute", minute, _slots(posts, columns, members, with_terms=False))
+    for day, day_hours in days.items():
+        for hour in day_hours:
+            slots = _slots(posts, columns, hours[hour], with_terms=True)
+            add("hour", hour, slots)
+        if len(day_hours) > 1:
+            members = [i for hour in day_hours for i in hours[hour]]
+            slots = _slots(posts, columns, members, with_terms=True)
+        add("day", day, slots)
+    return inc
