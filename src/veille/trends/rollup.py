@@ -177,15 +177,15 @@ def facts_of(
     )
 
 
-Sums = tuple[Any, ...]
+_Sums = tuple[Any, ...]
 """volume, negative, neutral, positive, polarity sum, reach: the figures of a bucket."""
 _LABEL_COUNTS: Final[Mapping[str, tuple[int, int, int]]] = {
     "negative": (1, 0, 0),
     "neutral": (0, 1, 0),
     "positive": (0, 0, 1),
 }
-Value = tuple[Dimension, str]
-Slots = dict[Value, tuple[Sums, TermCounts | None]]
+_Value = tuple[Dimension, str]
+_Slots = dict[_Value, tuple[_Sums, TermCounts | None]]
 
 
 class _Columns:
@@ -198,7 +198,7 @@ class _Columns:
         self.domains = [f.domains for f in posts]
         self.authors = [f.author for f in posts]
 
-    def sums(self, ids: list[int]) -> Sums:
+    def sums(self, ids: list[int]) -> _Sums:
         if len(ids) == 1:
             return self.figures[ids[0]]
         return tuple(map(sum, zip(*map(self.figures.__getitem__, ids), strict=True)))
@@ -216,7 +216,7 @@ class _Columns:
 
 def _slots(
     posts: Sequence[PostFacts], columns: _Columns, members: list[int], with_terms: bool
-) -> Slots:
+) -> _Slots:
     """The figures (and term counts) of every dimension value of one time bucket holding
     ``members`` (indices of ``posts``): posts are grouped by value in one pass, then each
     group's figures and terms are summed and counted in C."""
@@ -267,7 +267,7 @@ def increments(posts: Sequence[PostFacts]) -> Increments:
         days.setdefault(hour.replace(hour=0), []).append(hour)
     inc = Increments({}, {})
 
-    def add(granularity: Granularity, start: datetime, slots: Slots) -> None:
+    def add(granularity: Granularity, start: datetime, slots: _Slots) -> None:
         for (dim, value), (sums, counts) in slots.items():
             key = (granularity, start, dim, value)
             volume, negative, neutral, positive, polarity, reach = sums
