@@ -89,10 +89,12 @@ def from_git(rev: str) -> Record:
     return record
 
 
-def generated(count: int, rules: int) -> tuple[list[Post], list[list[str]], dict[str, Any], Path]:
-    """Posts, the rules each matched, the rules' tags, and the rule file."""
+def generated(
+    count: int, rules: int, folder: Path
+) -> tuple[list[Post], list[list[str]], dict[str, Any]]:
+    """Posts, the rules each matched and the rules' tags (the rule file is written in
+    ``folder``)."""
     queries = match_corpus.rule_queries(rules)
-    folder = Path(tempfile.mkdtemp(prefix="veille-bench-trends-"))
     rule_path = folder / "rules.toml"
     rule_path.write_text(match_corpus.rule_file(queries, ["medium"] * len(queries)))
     catalogue = Catalogue.load([rule_path])
@@ -109,7 +111,7 @@ def generated(count: int, rules: int) -> tuple[list[Post], list[list[str]], dict
         posts.append(post)
     found = [[m.rule for m in matcher.match(p, fold(p.text))] for p in posts]
     tags = {r.id: r.tags for r in catalogue.rules}
-    return posts, found, tags, folder
+    return posts, found, tags
 
 
 class Counted:
@@ -169,29 +171,32 @@ def main() -> None:
     args = parser.parse_args()
     count = args.posts or (5000 if args.quick else 20_000)
 
-    posts, rules, tags, folder = generated(count, args.rules)
-    model = default_model()
-    sentiments = [model.analyze(p.text, p.lang) for p in posts]
-    records: dict[str, Record] = {}
-    try:
-        records[f"before ({args.before})"] = from_git(args.before)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        print(f"no 'before' figure: cannot read {args.before} from git ({exc})", file=sys.stderr)
-    records["after"] = current.record
-    stores = {}
-    for n, name in enumerate(records):
-        stores[name] = Store.open(f"sqlite:///{folder / f'{n}.db'}")
-        for at in range(0, count, 5000):
-            stores[name].write_batch(posts[at : at + 5000], checked=True)
-    counted = Counted()
-    current._executemany = counted  # type: ignore[assignment]
-    freeze_heap()  # as the pipeline does once started
-    cpu = run(records, stores, posts, rules, sentiments, tags, args.batch)
-    contents = [rollups(store) for store in stores.values()]
-    for store in stores.values():
-        store.close()
-    if any(rows != contents[0] for rows in contents):
-        raise SystemExit("the implementations wrote different rollups")
+    with tempfile.TemporaryDirectory(prefix="veille-bench-trends-") as tmp:
+        folder = Path(tmp)
+        posts, rules, tags = generated(count, args.rules, folder)
+        model = default_model()
+        sentiments = [model.analyze(p.text, p.lang) for p in posts]
+        records: dict[str, Record] = {}
+        try:
+            records[f"before ({args.before})"] = from_git(args.before)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            why = f"cannot read {args.before} from git ({exc})"
+            print(f"no 'before' figure: {why}", file=sys.stderr)
+        records["after"] = current.record
+        stores = {}
+        for n, name in enumerate(records):
+            stores[name] = Store.open(f"sqlite:///{folder / f'{n}.db'}")
+            for at in range(0, count, 5000):
+                stores[name].write_batch(posts[at : at + 5000], checked=True)
+        counted = Counted()
+        current._executemany = counted  # type: ignore[assignment]
+        freeze_heap()  # as the pipeline does once started
+        cpu = run(records, stores, posts, rules, sentiments, tags, args.batch)
+        contents = [rollups(store) for store in stores.values()]
+        for store in stores.values():
+            store.close()
+        if any(rows != contents[0] for rows in contents):
+            raise SystemExit("the implementations wrote different rollups")
 
     per_post = {name: seconds / count * 1e6 for name, seconds in cpu.items()}
     print(
