@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -308,3 +309,38 @@ class FakeWebhookReceiver:
         request = ReceivedRequest(method, path, headers, body)
         request.at = time.monotonic()
         return request
+
+
+_TEXT_KEYS = frozenset({"text", "content", "selftext", "body", "title", "summary"})
+
+
+def recorded_texts(folder: Path, limit: int = 5_000) -> list[str]:
+    """The distinct post texts (``text``, ``content``, ``body`` … fields) of the recorded JSON
+    and JSON Lines payloads under ``folder``, in file order: real posts for benchmarks and
+    equivalence tests. Files that do not parse are skipped."""
+    found: dict[str, None] = {}
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in _TEXT_KEYS and isinstance(value, str) and value.strip():
+                    found[value] = None
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in sorted(folder.rglob("*.json*")):
+        if len(found) >= limit or path.suffix not in (".json", ".jsonl"):
+            continue
+        try:
+            raw = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in raw.splitlines() if path.suffix == ".jsonl" else [raw]:
+            try:
+                walk(json.loads(line))
+            except ValueError:
+                continue
+    return list(found)[:limit]

@@ -1,17 +1,24 @@
+import json
+import tomllib
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from veille.config import DetectSettings, ProtectedSettings
 from veille.enrich import Detect, Urgent, analyze
+from veille.enrich.confidential import DEFAULT_MARKERS, DEFAULT_PHRASES
 from veille.enrich.detect import ENRICHERS
 from veille.enrich.protected import ProtectedList
 from veille.match import Matcher
 from veille.model import Author, Enrichment, Finding, Post, RawItem
 from veille.pipeline import Processor
 from veille.rules.rule import Rule
+from veille.testing import recorded_texts
 from veille.wiring import Catalogue, ProcessorSpec
 
 
@@ -100,3 +107,119 @@ def test_the_run_command_wiring_builds_both_steps_from_settings(
     [enrichment] = spec()([item]).enrichments
     assert enrichment.urgency.severity == "critical"
     assert "rule 'stations' (critical)" in enrichment.urgency.reasons
+
+
+# -- the prefiltered path finds exactly what the full path finds --------------------------------
+
+PROTECTED = ProtectedList.new()
+PROTECTED.add("Jan Peeters", "officer 1")
+FULL = Detect(protected=PROTECTED, prefilter=False)
+FAST = Detect(protected=PROTECTED)
+
+
+def _cue_words() -> list[str]:
+    words: set[str] = set()
+    for lang in ("fr", "nl", "de", "en"):
+        raw = resources.files("veille.data.lexicons.threat").joinpath(f"{lang}.toml")
+        for entries in tomllib.loads(raw.read_text("utf-8")).values():
+            words.update(e.replace("*", "").replace("~", "") for e in entries)
+    return sorted(words)
+
+
+# Pieces that come close to every recogniser and every folding corner: lexicon entries, stamps
+# and phrases, identifiers, and characters that fold oddly ("™" → "TM", NFD accents, dotless
+# and dotted i, long s, typographic apostrophes, emoji, no-break spaces).
+FRAGMENTS = [
+    *_cue_words(),
+    *DEFAULT_MARKERS,
+    *DEFAULT_PHRASES,
+    "Jan Peeters",
+    "rue de la Loi 16",
+    "Wetstraat 16",
+    "0470 12 34 56",
+    "+32 470 12 34 56",
+    "85.07.30-033.28",
+    "BE32 1234 5678 9002",
+    "4111 1111 1111 1111",
+    "jan@example.be",
+    "1-ABC-123",
+    "50.8466, 4.3528",
+    "PV n° 12345/2024",
+    "3-1",
+    "http://",
+    "www.",
+    "!!",
+    "« ",
+    "’",
+    "™",
+    "№",
+    "\u0301",
+    "e\u0301",
+    "İ",
+    "ı",
+    "ſ",
+    "ς",
+    "😡",
+    "\u00a0",
+    "_",
+    "#",
+    "@",
+    "[@POL]",
+]
+PIECES = st.one_of(
+    st.sampled_from(FRAGMENTS),
+    st.sampled_from(FRAGMENTS).map(str.upper),
+    st.sampled_from(FRAGMENTS).map(str.title),
+    st.text(max_size=4),
+    st.sampled_from([" ", ". ", ", ", "\n", "-", "'"]),
+)
+LANGS = st.sampled_from(["", "und", "fr", "nl", "de", "en", "es"])
+
+
+def assert_same(text: str, lang: str = "") -> None:
+    fast = FAST(post(text, lang), None, [], Enrichment(lang=lang))
+    full = FULL(post(text, lang), None, [], Enrichment(lang=lang))
+    assert fast == full, text
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(PIECES, max_size=12).map("".join), LANGS)
+def test_prefiltered_findings_equal_the_full_path(text: str, lang: str) -> None:
+    assert_same(text, lang)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300), LANGS)
+def test_prefiltered_findings_equal_the_full_path_on_any_text(text: str, lang: str) -> None:
+    assert_same(text, lang)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "je vais l’abattre ce flic",  # typographic apostrophe before a cue
+        "ich werde dich™töten",  # a symbol that folds into letters next to a cue
+        "on va te de\u0301gommer",  # NFD accent: the tokens split at the mark
+        "Note : USAGE İNTERNE",  # dotted capital I under IGNORECASE
+        "usage ınterne, ne pas dıffuser",  # dotless i
+        "not for publıcation, do not diſtribute",
+    ],
+)
+def test_prefiltered_findings_equal_the_full_path_on_folding_corners(text: str) -> None:
+    for lang in ("", "fr", "de", "en"):
+        assert_same(text, lang)
+
+
+def test_prefiltered_findings_equal_the_full_path_on_hostile_strings(shared_data: Path) -> None:
+    strings = json.loads((shared_data / "bad-input/blns/blns.json").read_text("utf-8"))
+    xss = (shared_data / "bad-input/xss-payloads/xss-payload-list.txt").read_text("utf-8")
+    for text in [*strings, *xss.splitlines()[:500]]:
+        for lang in ("", "fr", "en"):
+            assert_same(text, lang)
+
+
+def test_prefiltered_findings_equal_the_full_path_on_recorded_posts(shared_data: Path) -> None:
+    texts = recorded_texts(shared_data / "fixtures")
+    assert len(texts) > 100
+    for text in texts:
+        assert_same(text)

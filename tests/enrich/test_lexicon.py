@@ -1,7 +1,10 @@
+import sys
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from veille.enrich.lexicon import Lexicon, fold_token, tokenize
+from veille.enrich.lexicon import Lexicon, Prefilter, fold_token, scan_fold, tokenize
 
 
 def test_fold_token_removes_case_and_accents() -> None:
@@ -48,3 +51,47 @@ def test_tokens_are_ordered_and_inside_the_text(text: str) -> None:
     for token in tokenize(text):
         assert last <= token.start < token.end <= len(text)
         last = token.end
+
+
+def test_scan_fold_keeps_every_token_between_boundaries() -> None:
+    assert scan_fold("Brûlez la WACHE!") == "brulez la wache!"
+    assert scan_fold("l’abattre 😡") == "l?abattre ?"
+    assert scan_fold("dich™töten") == "dich toten"  # not "dichtmtoten"
+    assert scan_fold("de\u0301gommer") == "de gommer"  # NFD: tokenize splits at the mark
+
+
+@pytest.mark.slow
+def test_scan_fold_agrees_with_fold_token_on_every_character() -> None:
+    # The invariant behind Prefilter, character by character over all of Unicode: a word
+    # character folds as fold_token folds it (non-ASCII left over → "?"), and any other
+    # character into something non-empty that is neither a letter nor a digit.
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        folded = scan_fold(char)
+        if char.isalnum() or char == "_":
+            expected = fold_token(char).encode("ascii", "replace").decode("ascii")
+            assert folded == expected, hex(code)
+        else:
+            assert folded, hex(code)
+            assert not any(c.isalnum() for c in folded), hex(code)
+
+
+def test_the_prefilter_needs_every_word_of_an_entry() -> None:
+    lexicon = Lexicon.build({"violence": ["keel door", "hau* ~ um", "tue*"], "other": ["door"]})
+    check = Prefilter([lexicon], frozenset({"violence"}))
+    assert check.may_hit("hij ging door de keel")  # both words, any order: the lexicon decides
+    assert not check.may_hit("hij ging door de deur")
+    assert check.may_hit("ich haue ihn um")
+    assert not check.may_hit("im Haus")
+    assert check.may_hit("TUERAI")
+    assert not check.may_hit("statue")
+
+
+@given(st.text(max_size=200))
+def test_the_prefilter_never_misses_a_hit(text: str) -> None:
+    lexicon = Lexicon.build({"violence": ["tue*", "kill", "bring* ~ um", "a", "é"]})
+    forms = [t.form for t in tokenize(text)]
+    if lexicon.hits(forms):
+        assert Prefilter([lexicon], frozenset({"violence"})).may_hit(text)

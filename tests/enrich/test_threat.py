@@ -121,3 +121,6 @@ def test_the_cue_prefilter_sees_accents_and_word_starts() -> None:
     assert not may_have_cue("la statue est belle", "fr")
     assert not may_have_cue("Merci à la police", "*")
     assert may_have_cue("Wir zünden die Wache an", "*")
+    # A typographic apostrophe is a word boundary, as in tokenize (it used to join the words).
+    assert may_have_cue("je vais l’abattre", "fr")
+    assert verdict("je vais l’abattre ce flic", "fr") == verdict("je vais l'abattre ce flic", "fr")

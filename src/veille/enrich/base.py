@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -14,10 +15,18 @@ MAX_CHARS = 20_000
 those of the original text because the bound keeps a prefix."""
 
 
+_DIGIT = re.compile(r"\d")
+
+
+def has_digit(text: str) -> bool:
+    """Whether ``text`` holds a decimal digit (any script): most identifiers need one."""
+    return _DIGIT.search(text) is not None
+
+
 class Document:
     """One post as the detectors see it: its (bounded) text, language and folded words."""
 
-    __slots__ = ("_folded", "_tokens", "lang", "text", "truncated")
+    __slots__ = ("_digit", "_folded", "_tokens", "lang", "text", "truncated")
 
     def __init__(
         self, text: str, lang: str = "", truncated: bool = False, folded: Folded | None = None
@@ -27,6 +36,7 @@ class Document:
         self.truncated = truncated
         self._folded = folded
         self._tokens: list[Token] | None = None
+        self._digit: bool | None = None
 
     @classmethod
     def of(
@@ -54,6 +64,13 @@ class Document:
         if self._tokens is None:
             self._tokens = tokenize(self.text)
         return self._tokens
+
+    @property
+    def has_digit(self) -> bool:
+        """Whether the text holds a digit (computed once, shared by the detectors)."""
+        if self._digit is None:
+            self._digit = has_digit(self.text)
+        return self._digit
 
 
 class Detector(Protocol):

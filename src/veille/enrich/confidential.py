@@ -9,10 +9,12 @@ administrator's pattern cannot stall the pipeline.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+import daachorse
 import re2
 
 from veille.enrich.base import Document, drop_overlaps
@@ -86,11 +88,77 @@ _MAX_PATTERN = 2_000
 
 def _literal_alternation(words: Iterable[str], flags: int) -> re.Pattern[str] | None:
     # Longest first so "ZEER GEHEIM" wins over "GEHEIM"; whole words only.
-    unique = sorted({w.strip() for w in words if w.strip()}, key=lambda w: (-len(w), w))
+    unique = _unique(words)
     if not unique:
         return None
     body = "|".join(re.escape(w).replace(r"\ ", r"\s{1,3}") for w in unique)
     return re.compile(rf"(?<!\w)(?:{body})(?!\w)", flags)
+
+
+def _unique(words: Iterable[str]) -> list[str]:
+    return sorted({w.strip() for w in words if w.strip()}, key=lambda w: (-len(w), w))
+
+
+def _case_classes() -> dict[str, str]:
+    """Python's ``re`` matches, under IGNORECASE, characters whose simple lower cases are equal
+    *or* listed together in its table of extra cases ("i" and dotless "ı", "s" and long "ſ",
+    Greek and Cyrillic variants): each listed character → the smallest of its class.
+
+    Empty when the table is not where Python 3.11 keeps it: then there is no phrase prefilter.
+    """
+    try:
+        extra: Mapping[int, tuple[int, ...]] = importlib.import_module("re._casefix")._EXTRA_CASES
+    except (ImportError, AttributeError):
+        return {}
+    parent = {c: c for c, others in extra.items() for c in (c, *others)}
+
+    def root(c: int) -> int:
+        while parent[c] != c:
+            c = parent[c]
+        return c
+
+    for c, others in extra.items():
+        for other in others:
+            a, b = root(c), root(other)
+            parent[max(a, b)] = min(a, b)
+    return {chr(c): chr(root(c)) for c in parent if root(c) != c}
+
+
+_CLASSES: Final = _case_classes()
+_CANON: Final = str.maketrans(_CLASSES)
+_VARIANT: Final = re.compile("[" + "".join(map(re.escape, _CLASSES)) + "]") if _CLASSES else None
+
+
+def _case_blind(text: str) -> str:
+    """``text`` lowered, with each character of ``re``'s extra case classes replaced by its
+    class's representative: a phrase matched under IGNORECASE is a substring here too."""
+    if text.isascii():
+        return text.lower()
+    # Full lower case differs from the simple lower case ``re`` uses only for "İ".
+    lowered = text.replace("İ", "i").lower()
+    if _VARIANT is None or _VARIANT.search(lowered) is None:
+        return lowered
+    return lowered.translate(_CANON)
+
+
+def _literal_filter(words: Iterable[str], fold: bool) -> daachorse.CharwiseDoubleArrayAhoCorasick:
+    """An automaton over the longest literal piece of each entry: the entry's regular
+    expression (:func:`_literal_alternation`) can only match where that piece is written."""
+    pieces = {max(w.split(" "), key=len) for w in _unique(words)}
+    return daachorse.CharwiseDoubleArrayAhoCorasick(
+        sorted({_case_blind(p) if fold else p for p in pieces})
+    )
+
+
+def _written(filter_: daachorse.CharwiseDoubleArrayAhoCorasick | None, text: str) -> bool:
+    """Whether a piece of ``filter_`` is in ``text`` (always, without a filter or when the
+    text holds lone surrogates, which the automaton cannot read)."""
+    if filter_ is None:
+        return True
+    try:
+        return bool(filter_.find(text))
+    except UnicodeEncodeError:
+        return True
 
 
 class ConfidentialDetector:
@@ -103,9 +171,19 @@ class ConfidentialDetector:
         markers: Iterable[str] = DEFAULT_MARKERS,
         phrases: Iterable[str] = DEFAULT_PHRASES,
         patterns: Mapping[str, str] = DEFAULT_PATTERNS,
+        prefilter: bool = True,
     ) -> None:
+        markers, phrases = list(markers), list(phrases)
         self._markers = _literal_alternation(markers, 0)
         self._phrases = _literal_alternation(phrases, re.IGNORECASE)
+        # Most posts hold none of the literal pieces: two automaton passes instead of two
+        # regular expressions tried at every position.
+        self._marker_filter = (
+            _literal_filter(markers, False) if prefilter and self._markers else None
+        )
+        self._phrase_filter = (
+            _literal_filter(phrases, True) if prefilter and self._phrases and _CLASSES else None
+        )
         options = re2.Options()
         options.log_errors = False
         # One RE2 pass for all patterns: each is wrapped in a group whose index says which one
@@ -129,12 +207,14 @@ class ConfidentialDetector:
         """Every confidentiality hit in ``doc``, the more specific reading kept on overlap."""
         text = doc.text
         found: list[Finding] = []
-        if self._markers is not None:
+        if self._markers is not None and _written(self._marker_filter, text):
             for m in self._markers.finditer(text):
                 found.append(
                     _hit(m.start(), m.end(), _MARKER_SCORE, f"classification marking {m.group()!r}")
                 )
-        if self._phrases is not None:
+        if self._phrases is not None and (
+            self._phrase_filter is None or _written(self._phrase_filter, _case_blind(text))
+        ):
             for m in self._phrases.finditer(text):
                 found.append(
                     _hit(m.start(), m.end(), _PHRASE_SCORE, f"internal-use phrase {m.group()!r}")

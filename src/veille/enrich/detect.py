@@ -40,20 +40,31 @@ class Detect:
     """Runs threat, personal-data, confidential and protected-name detection on a post."""
 
     def __init__(
-        self, settings: DetectSettings | None = None, protected: ProtectedList | None = None
+        self,
+        settings: DetectSettings | None = None,
+        protected: ProtectedList | None = None,
+        *,
+        prefilter: bool = True,
     ) -> None:
+        """``prefilter=False`` runs every recogniser on every post: the same findings, slower
+        (the reference the prefiltered path is tested and benchmarked against)."""
         cfg = settings or DetectSettings()
         self.max_chars = cfg.max_chars
         conf = cfg.confidential
         detectors: list[Detector] = [
             ThreatDetector(
-                threshold=cfg.threat.threshold, require_structure=cfg.threat.require_structure
+                threshold=cfg.threat.threshold,
+                require_structure=cfg.threat.require_structure,
+                prefilter=prefilter,
             ),
-            PersonalDataDetector(tuple(cfg.personal_data.kinds), cfg.personal_data.phone_region),
+            PersonalDataDetector(
+                tuple(cfg.personal_data.kinds), cfg.personal_data.phone_region, prefilter
+            ),
             ConfidentialDetector(
                 markers=[*(conf.markers or DEFAULT_MARKERS), *conf.extra_markers],
                 phrases=[*(conf.phrases or DEFAULT_PHRASES), *conf.extra_phrases],
                 patterns={**(conf.patterns or DEFAULT_PATTERNS), **conf.extra_patterns},
+                prefilter=prefilter,
             ),
         ]
         if protected is None and cfg.protected.path:

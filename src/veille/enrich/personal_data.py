@@ -188,7 +188,9 @@ class PersonalDataDetector:
 
     name = "personal_data"
 
-    def __init__(self, kinds: tuple[str, ...] = KINDS, phone_region: str = "BE") -> None:
+    def __init__(
+        self, kinds: tuple[str, ...] = KINDS, phone_region: str = "BE", prefilter: bool = True
+    ) -> None:
         unknown = set(kinds) - set(KINDS)
         if unknown:
             raise ValueError(f"unknown personal-data kinds {sorted(unknown)}; known: {KINDS}")
@@ -205,16 +207,21 @@ class PersonalDataDetector:
         self._with_digits = [checks[k] for k in kinds if k not in ("email", "licence_plate")]
         self._email = "email" in kinds
         self._plates = "licence_plate" in kinds
+        self.prefilter = prefilter
 
     def detect(self, doc: Document) -> list[Finding]:
-        """Every personal-data hit in ``doc``, overlapping readings resolved by score."""
+        """Every personal-data hit in ``doc``, overlapping readings resolved by score.
+
+        Every kind but e-mail needs a digit and e-mail needs an ``@``: a post without them
+        skips those checks (``prefilter=False`` runs them all, for the same result).
+        """
         text = doc.text
         found: list[Finding] = []
-        if _DIGIT.search(text) is not None:
+        if not self.prefilter or doc.has_digit:
             for check in self._with_digits:
                 found.extend(check(text))
             if self._plates:
                 found.extend(_plates(text))
-        if self._email and "@" in text:
+        if self._email and (not self.prefilter or "@" in text):
             found.extend(_emails(text))
         return drop_overlaps(found) if len(found) > 1 else found

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,11 +25,18 @@ from functools import cache
 from importlib import resources
 from typing import Final
 
-import daachorse
 import msgspec
 
-from veille.enrich.base import Document
-from veille.enrich.lexicon import Hit, Lexicon, Token, fold_token, load_lexicon, tokenize
+from veille.enrich.base import Document, has_digit
+from veille.enrich.lexicon import (
+    Hit,
+    Lexicon,
+    Prefilter,
+    Token,
+    fold_token,
+    load_lexicon,
+    tokenize,
+)
 from veille.model import Finding, Span
 
 LANGUAGES: Final = ("fr", "nl", "de", "en")
@@ -189,33 +195,9 @@ class Analysis:
 
 
 @cache
-def _anchors(lang: str) -> tuple[daachorse.CharwiseDoubleArrayAhoCorasick, frozenset[str]]:
-    """One automaton over an *anchor* word of every cue entry of ``lang`` (``*``: all four),
-    and the anchors that are word prefixes.
-
-    An entry can only match when its anchor is in the text, so a post without any anchor has
-    no violence cue: most posts skip tokenisation entirely.
-    """
-    anchors: dict[str, bool] = {}
-    for code in LANGUAGES if lang == "*" else (lang,):
-        raw = resources.files("veille.data.lexicons.threat").joinpath(f"{code}.toml")
-        data = tomllib.loads(raw.read_text(encoding="utf-8"))
-        common = set(_STOPWORDS[code])
-        for category in _FUNCTION_WORDS:
-            common.update(fold_token(w) for w in data.get(category, ()))
-        for category in CUES:
-            for entry in data.get(category, ()):
-                words = [w for w in re.split(r"[\s'’\-]+", entry) if w and w != "~"]
-                # The most telling word: the longest that is not a pronoun or a stopword.
-                telling = [w for w in words if fold_token(w.rstrip("*")) not in common] or words
-                anchor = max(reversed(telling), key=lambda w: len(w.rstrip("*")))
-                word = fold_token(anchor.rstrip("*"))
-                anchors[word] = anchors.get(word, False) or anchor.endswith("*")
-    prefixes = frozenset(w for w, prefix in anchors.items() if prefix)
-    return daachorse.CharwiseDoubleArrayAhoCorasick(sorted(anchors)), prefixes
-
-
-_FUNCTION_WORDS: Final = ("subj1", "subj2", "obj2", "obj3", "self", "negation", "future", "call")
+def _cue_filter(lang: str) -> Prefilter:
+    """The violence-cue prefilter of ``lang`` (``*``: all four languages together)."""
+    return Prefilter((lexicon(code) for code in (LANGUAGES if lang == "*" else (lang,))), CUES)
 
 
 def _ascii_fold(text: str) -> str:
@@ -226,40 +208,43 @@ def _ascii_fold(text: str) -> str:
 
 
 def may_have_cue(text: str, lang: str) -> bool:
-    """Cheap test: could ``text`` hold a violence cue of ``lang`` (``*`` for any language)?"""
-    folded = _ascii_fold(text)
-    automaton, prefixes = _anchors(lang)
-    for start, end, _ in automaton.find_overlapping(folded):
-        if start > 0 and folded[start - 1].isalnum():
-            continue
-        if end < len(folded) and folded[end].isalnum() and folded[start:end] not in prefixes:
-            continue
-        return True
-    return False
+    """Cheap and exact: ``False`` only when ``text`` holds no violence cue of ``lang`` (``*``
+    for any language), whatever :func:`analyse` would tokenise."""
+    return _cue_filter(lang).may_hit(text)
 
 
-def _surface_features(text: str) -> dict[str, float]:
-    """Features read off the raw text, with or without cues."""
+def _surface_features(text: str, digits: bool = True, prefilter: bool = True) -> dict[str, float]:
+    """Features read off the raw text, with or without cues (``digits``: whether ``text`` has a
+    digit; ``prefilter``: skip the regular expressions that cannot match)."""
     features: dict[str, float] = {}
-    if _URL.search(text):
+    # "https?://" needs "://" as written; under IGNORECASE only "w" and "W" match "w", so
+    # "www." is in the lowered text whenever _URL's second branch matches.
+    if (not prefilter or "://" in text or ("." in text and "www." in text.lower())) and _URL.search(
+        text
+    ):
         features["url"] = 1.0
-    if _SCORE.search(text):
+    if (not prefilter or digits) and _SCORE.search(text):
         features["score_line"] = 1.0
     if "!!" in text:
         features["exclamation"] = 1.0
     return features
 
 
-def analyse(text: str, lang: str = "", doc: Document | None = None) -> Analysis:
+def analyse(
+    text: str, lang: str = "", doc: Document | None = None, *, prefilter: bool = True
+) -> Analysis:
     """Find cues per sentence and compute :data:`FEATURES` (sparse: zeros omitted).
 
     ``lang`` picks the lexicon; outside FR/NL/DE/EN it is guessed among them. A post without
-    any cue anchor (most posts) is answered from a few regular expressions, untokenised.
-    ``doc`` (the same text) shares its tokens with other detectors.
+    any cue (most posts) is answered by :func:`may_have_cue` and a few checks, untokenised;
+    ``prefilter=False`` tokenises every post (same result, slower: the reference path).
+    ``doc`` (the same text) shares its tokens and digit check with other detectors.
     """
     known = lang in LANGUAGES
-    if not may_have_cue(text, lang if known else "*"):
-        return Analysis(lang if known else "", {"cue_free": 1.0, **_surface_features(text)}, (), ())
+    digits = doc.has_digit if doc is not None else has_digit(text)
+    if prefilter and not may_have_cue(text, lang if known else "*"):
+        features = {"cue_free": 1.0, **_surface_features(text, digits)}
+        return Analysis(lang if known else "", features, (), ())
     tokens = doc.tokens if doc is not None else tokenize(text)
     if not known:
         lang = guess_language(t.form for t in tokens)
@@ -281,14 +266,15 @@ def analyse(text: str, lang: str = "", doc: Document | None = None) -> Analysis:
         for i in range(hit.first, hit.last):
             categories[i].add(hit.category)
     if not cue_hits:
-        return Analysis(lang, {"cue_free": 1.0, **_surface_features(text)}, (), ())
+        features = {"cue_free": 1.0, **_surface_features(text, digits, prefilter)}
+        return Analysis(lang, features, (), ())
     for i, token in enumerate(tokens):
         if token.form.startswith("@") and len(token.form) > 1:
             categories[i].add("police" if _POLICE_HANDLE.search(token.form) else "mention")
         if idiom_mask[i]:
             categories[i].add("benign")
 
-    features = _surface_features(text)
+    features = _surface_features(text, digits, prefilter)
     post = set().union(*categories) if categories else set()
     for name in ("report", "meta", "speech", "condemn"):
         count = sum(name in c for c in categories)
@@ -524,10 +510,15 @@ class ThreatDetector:
         model: ThreatModel | None = None,
         threshold: float | None = None,
         require_structure: bool = True,
+        prefilter: bool = True,
     ) -> None:
         self.model = model or load_model()
         self.threshold = self.model.threshold if threshold is None else threshold
         self.require_structure = require_structure
+        self.prefilter = prefilter
+        # Without a cue, the verdict depends on the few surface features alone: at most
+        # 2^3 distinct verdicts, computed once each (``prefilter=False`` recomputes them).
+        self._cue_free: dict[frozenset[tuple[str, float]], Finding] = {}
 
     def detect(self, doc: Document) -> list[Finding]:
         """The threat verdict on ``doc`` (always exactly one finding).
@@ -537,7 +528,17 @@ class ThreatDetector:
         """
         if doc.lang and doc.lang != "und" and doc.lang not in LANGUAGES:
             return [_verdict("none", 0.0, (), f"threat detection does not cover {doc.lang!r}")]
-        analysis = analyse(doc.text, doc.lang, doc)
+        analysis = analyse(doc.text, doc.lang, doc, prefilter=self.prefilter)
+        if analysis.cue_spans or not self.prefilter:
+            return [self.verdict(analysis)]
+        key = frozenset(analysis.features.items())
+        verdict = self._cue_free.get(key)
+        if verdict is None:
+            verdict = self._cue_free[key] = self.verdict(analysis)
+        return [verdict]
+
+    def verdict(self, analysis: Analysis) -> Finding:
+        """The finding that ``analysis`` calls for."""
         p = round(self.model.probability(analysis.features), 4)
         structured = has_structure(analysis.features)
         if p >= self.threshold and (structured or not self.require_structure):
@@ -545,16 +546,16 @@ class ThreatDetector:
             why = _merge_reasons(structure[:1] + self.model.reasons(analysis.features, +1))
             why = why or ["violence cues"]
             spans = analysis.evidence or analysis.cue_spans
-            return [_verdict("threat", p, spans, "threat: " + " + ".join(why))]
+            return _verdict("threat", p, spans, "threat: " + " + ".join(why))
         if not analysis.cue_spans:
-            return [_verdict("none", p, (), "")]
+            return _verdict("none", p, (), "")
         context = [_EXPLAIN[k] for k in _MENTION_SIGNS if k in analysis.features]
         if context:
             explanation = "talks about violence: " + ", ".join(dict.fromkeys(context))
-            return [_verdict("mention", p, analysis.cue_spans, explanation)]
+            return _verdict("mention", p, analysis.cue_spans, explanation)
         why = self.model.reasons(analysis.features, -1)
         explanation = "violent words, no threat" + (": " + ", ".join(why) if why else "")
-        return [_verdict("none", p, analysis.cue_spans, explanation)]
+        return _verdict("none", p, analysis.cue_spans, explanation)
 
 
 def _verdict(label: str, p: float, spans: Sequence[Span], explanation: str) -> Finding:
