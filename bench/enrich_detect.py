@@ -1,14 +1,20 @@
-"""Detectors' throughput on one core: each veille detector against a naive peer, same posts.
+"""Detectors' cost on one core: prefiltered against full path, and against naive peers.
 
-Posts: the generated FR/NL/DE/EN corpus of ``bench/corpus.py`` with 3 % urgent-looking posts
-mixed in (the developers' written threat cases and personal-data / confidential templates).
-Peers are what one writes first: a Python ``re`` loop over every lexicon entry, phonenumbers'
-own ``PhoneNumberMatcher`` on the whole text, one regex per confidentiality marker, and hashing
-every window of the post for protected names.
+Posts: the generated FR/NL/DE/EN stream of ``bench/match_corpus.py`` (the posts of
+``bench/pipeline.py``) with 3 % urgent-looking posts mixed in (the developers' written threat
+cases and personal-data / confidential templates), and the real posts recorded in
+``../shared/data/fixtures`` when present.
+
+1. Before / after: CPU microseconds per post of each detector and of the whole ``Detect`` step,
+   on its full path (``prefilter=False``: every recogniser on every post) and prefiltered (the
+   default, same findings: tests/enrich/test_detect.py checks it).
+2. Peers are what one writes first: a Python ``re`` loop over every lexicon entry,
+   phonenumbers' own ``PhoneNumberMatcher`` on the whole text, one regex per confidentiality
+   marker, and hashing every window of the post for protected names.
 
     python bench/enrich_detect.py [--quick] [--posts N]
 
-Prints a table, then one JSON object as the last line (posts per second per detector).
+Prints two tables, then one JSON object as the last line.
 """
 
 from __future__ import annotations
@@ -23,14 +29,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import msgspec
 import phonenumbers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus import posts as corpus_posts
-
-from veille.enrich.base import Document
+import match_corpus
+from veille.enrich.base import Detector, Document
 from veille.enrich.confidential import (
     DEFAULT_MARKERS,
     DEFAULT_PHRASES,
@@ -49,10 +53,13 @@ from veille.enrich.personal_data import (
     PersonalDataDetector,
 )
 from veille.enrich.protected import ProtectedDetector, ProtectedList
-from veille.enrich.threat import LANGUAGES, ThreatDetector
+from veille.enrich.threat import LANGUAGES, ThreatDetector, guess_text_language
 from veille.enrich.threat_data import load_cases
 from veille.model import Author, Enrichment, Post
 from veille.normalise.fold import Folded, fold
+from veille.testing import recorded_texts
+
+FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fixtures"
 
 URGENT_TEMPLATES = (
     "Appelle-le au 0470 {a:02d} {b:02d} {c:02d}, il habite rue de la Loi {a}",
@@ -65,11 +72,10 @@ URGENT_TEMPLATES = (
 def make_posts(count: int, seed: int = 11) -> list[Post]:
     rng = random.Random(seed)
     cases = load_cases("train")
-    decoder = msgspec.json.Decoder()
+    terms = match_corpus.catalogue_terms(match_corpus.rule_queries(500))
     out = []
-    for n, raw in enumerate(corpus_posts(count, seed)):
-        item = decoder.decode(raw)
-        text, lang = item["text"], item["lang"]
+    for n, item in enumerate(match_corpus.posts(count, terms)):
+        text, lang = item.text, item.lang
         if rng.random() < 0.03:
             if rng.random() < 0.5:
                 case = rng.choice(cases)
@@ -77,17 +83,23 @@ def make_posts(count: int, seed: int = 11) -> list[Post]:
             else:
                 a, b, c = rng.randrange(100), rng.randrange(100), rng.randrange(100)
                 text = rng.choice(URGENT_TEMPLATES).format(a=a, b=b, c=c)
-        followers = rng.choice([None, 12, 300, 4_000, 120_000])
-        out.append(
-            Post(
-                platform="bench",
-                native_id=str(n),
-                text=text,
-                lang=lang,
-                author=Author(followers=followers),
-            )
-        )
+        out.append(bench_post(n, text, lang, rng.choice([None, 12, 300, 4_000, 120_000])))
     return out
+
+
+def bench_post(n: int, text: str, lang: str, followers: int | None = None) -> Post:
+    return Post(
+        platform="bench", native_id=str(n), text=text, lang=lang, author=Author(followers=followers)
+    )
+
+
+def recorded_posts(count: int) -> list[Post]:
+    """The recorded real posts (Bluesky, Mastodon, X, Reddit, RSS fixtures), their language
+    guessed among FR/NL/DE/EN as a language stage would have set it; none without the data."""
+    if not FIXTURES.is_dir():
+        return []
+    texts = recorded_texts(FIXTURES, limit=count)
+    return [bench_post(n, t, guess_text_language(t)) for n, t in enumerate(texts)]
 
 
 def protected_list(size: int, seed: int = 5) -> ProtectedList:
@@ -205,6 +217,31 @@ def rate(fn: Callable[[Post], object], posts: Sequence[Post], repeat: int = 3) -
     return len(posts) / best
 
 
+DETECTORS = ("threat", "personal_data", "confidential", "protected")
+
+
+def before_after(posts: Sequence[Post], names: ProtectedList) -> dict[str, tuple[float, float]]:
+    """CPU µs per post of each detector and of the whole step (``detect``), full path and
+    prefiltered, on the same posts with the pipeline's fold given."""
+    folds = {post.native_id: fold(post.text) for post in posts}
+    out: dict[str, tuple[float, float]] = {}
+    steps = [Detect(protected=names, prefilter=False), Detect(protected=names)]
+
+    def doc(post: Post) -> Document:
+        return Document.of(post.text, post.lang, folded=folds[post.native_id])
+
+    def alone(detector: Detector) -> float:
+        return 1e6 / rate(lambda p: detector.detect(doc(p)), posts)
+
+    def whole(step: Detect) -> float:
+        return 1e6 / rate(lambda p: step(p, folds[p.native_id], [], Enrichment(lang=p.lang)), posts)
+
+    for name, full, fast in zip(DETECTORS, *(step.detectors for step in steps), strict=True):
+        out[name] = (alone(full), alone(fast))
+    out["detect"] = (whole(steps[0]), whole(steps[1]))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 posts, under a minute")
@@ -212,7 +249,26 @@ def main() -> None:
     args = parser.parse_args()
     count = args.posts or (2_000 if args.quick else 20_000)
     posts = make_posts(count)
+    recorded = recorded_posts(count)
     names = protected_list(1_000)
+    result: dict[str, object] = {"posts": count, "recorded_posts": len(recorded)}
+
+    print(
+        "Before / after: CPU µs per post on one core (best of 3 runs, folded text given), "
+        "full path (every recogniser on every post) → prefiltered (same findings)"
+    )
+    print(f"{'posts':34} {'detector':24} {'full µs':>9} {'prefiltered µs':>15} {'speed-up':>9}")
+    sets = [(f"generated ({count:,}, 3 % urgent-looking)", "generated", posts)]
+    if recorded:
+        sets.append((f"recorded real posts ({len(recorded):,})", "recorded", recorded))
+    for label, key, chosen in sets:
+        costs = before_after(chosen, names)
+        for name, (full, fast) in costs.items():
+            shown = "Detect (all four)" if name == "detect" else name.replace("_", " ")
+            print(f"{label:34} {shown:24} {full:9.1f} {fast:15.1f} {full / fast:8.1f}x")
+            result[f"{key}_{name}_full_us"] = round(full, 1)
+            result[f"{key}_{name}_us"] = round(fast, 1)
+            label = ""
 
     threat = ThreatDetector()
     personal = PersonalDataDetector()
@@ -220,9 +276,6 @@ def main() -> None:
     protected = ProtectedDetector(names)
     detect = Detect(protected=names)
     urgent = Urgent()
-
-    # The pipeline folds each post once for matching and hands the result to the enrich
-    # stage: fold here, outside the timings, as it does.
     folds = {post.native_id: fold(post.text) for post in posts}
 
     def doc(post: Post) -> Document:
@@ -252,16 +305,13 @@ def main() -> None:
         ),
         ("all detectors + urgency", rate(combined, posts), None),
     ]
-    print(
-        f"{count:,} posts (3 % urgent-looking), one core, best of 3 runs, folded text given, "
-        "posts per CPU-second"
-    )
+    print()
+    print("Against naive peers: generated posts, posts per CPU-second on one core")
     print(f"{'detector':32} {'veille posts/s':>15} {'naive posts/s':>15} {'speed-up':>9}")
     for name, ours, naive in rows:
         peer = f"{naive:15,.0f}" if naive else f"{'-':>15}"
         ratio = f"{ours / naive:8.1f}x" if naive else f"{'-':>9}"
         print(f"{name:32} {ours:15,.0f} {peer} {ratio}")
-    result = {"posts": count}
     keys = ["threat", "personal_data", "confidential", "protected", "combined"]
     for key, (_, ours, naive) in zip(keys, rows, strict=True):
         result[key] = round(ours)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import re
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Iterable, Mapping
+from typing import Final, Protocol
+
+import daachorse
 
 from veille.enrich.lexicon import Token, tokenize
 from veille.model import Finding, Span
@@ -21,6 +24,76 @@ _DIGIT = re.compile(r"\d")
 def has_digit(text: str) -> bool:
     """Whether ``text`` holds a decimal digit (any script): most identifiers need one."""
     return _DIGIT.search(text) is not None
+
+
+def _case_classes() -> dict[str, str]:
+    """Python's ``re`` matches, under IGNORECASE, characters whose simple lower cases are equal
+    *or* listed together in its table of extra cases ("i" and dotless "ı", "s" and long "ſ",
+    Greek and Cyrillic variants): each listed character → the smallest of its class.
+
+    Empty when the table is not where Python 3.11 keeps it: then :class:`Literals` folding
+    case finds everything (no prefilter rather than a wrong one).
+    """
+    try:
+        extra: Mapping[int, tuple[int, ...]] = importlib.import_module("re._casefix")._EXTRA_CASES
+    except (ImportError, AttributeError):
+        return {}
+    parent = {c: c for c, others in extra.items() for c in (c, *others)}
+
+    def root(c: int) -> int:
+        while parent[c] != c:
+            c = parent[c]
+        return c
+
+    for c, others in extra.items():
+        for other in others:
+            a, b = root(c), root(other)
+            parent[max(a, b)] = min(a, b)
+    return {chr(c): chr(root(c)) for c in parent if root(c) != c}
+
+
+_CLASSES: Final = _case_classes()
+_CANON: Final = str.maketrans(_CLASSES)
+_VARIANT: Final = re.compile("[" + "".join(map(re.escape, _CLASSES)) + "]") if _CLASSES else None
+
+
+def case_blind(text: str) -> str:
+    """``text`` lowered, with each character of ``re``'s extra case classes replaced by its
+    class's representative: what a pattern matches under IGNORECASE is a substring here too."""
+    if text.isascii():
+        return text.lower()
+    # Full lower case differs from the simple lower case ``re`` uses only for "İ".
+    lowered = text.replace("İ", "i").lower()
+    if _VARIANT is None or _VARIANT.search(lowered) is None:
+        return lowered
+    return lowered.translate(_CANON)
+
+
+class Literals:
+    """Whether any of some literal pieces occurs in a text: one Aho-Corasick pass, the cheap
+    first check before a regular expression that can only match where one of them is written.
+    With ``fold_case``, pieces and text go through :func:`case_blind` (for IGNORECASE)."""
+
+    def __init__(self, pieces: Iterable[str], *, fold_case: bool = False) -> None:
+        self.fold_case = fold_case
+        unique = sorted({case_blind(p) if fold_case else p for p in pieces})
+        # Without Python's case table, or with an empty piece, every text may match.
+        self.always = "" in unique or (fold_case and not _CLASSES)
+        self._automaton = (
+            daachorse.CharwiseDoubleArrayAhoCorasick(unique) if unique and not self.always else None
+        )
+
+    def found_in(self, text: str) -> bool:
+        """Whether a piece occurs in ``text`` (always true for a text with lone surrogates,
+        which the automaton cannot read)."""
+        if self.always:
+            return True
+        if self._automaton is None:
+            return False
+        try:
+            return bool(self._automaton.find(case_blind(text) if self.fold_case else text))
+        except UnicodeEncodeError:
+            return True
 
 
 class Document:

@@ -9,15 +9,13 @@ administrator's pattern cannot stall the pipeline.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-import daachorse
 import re2
 
-from veille.enrich.base import Document, drop_overlaps
+from veille.enrich.base import Document, Literals, drop_overlaps
 from veille.model import Finding
 
 DEFAULT_MARKERS: Final = (
@@ -99,66 +97,10 @@ def _unique(words: Iterable[str]) -> list[str]:
     return sorted({w.strip() for w in words if w.strip()}, key=lambda w: (-len(w), w))
 
 
-def _case_classes() -> dict[str, str]:
-    """Python's ``re`` matches, under IGNORECASE, characters whose simple lower cases are equal
-    *or* listed together in its table of extra cases ("i" and dotless "ı", "s" and long "ſ",
-    Greek and Cyrillic variants): each listed character → the smallest of its class.
-
-    Empty when the table is not where Python 3.11 keeps it: then there is no phrase prefilter.
-    """
-    try:
-        extra: Mapping[int, tuple[int, ...]] = importlib.import_module("re._casefix")._EXTRA_CASES
-    except (ImportError, AttributeError):
-        return {}
-    parent = {c: c for c, others in extra.items() for c in (c, *others)}
-
-    def root(c: int) -> int:
-        while parent[c] != c:
-            c = parent[c]
-        return c
-
-    for c, others in extra.items():
-        for other in others:
-            a, b = root(c), root(other)
-            parent[max(a, b)] = min(a, b)
-    return {chr(c): chr(root(c)) for c in parent if root(c) != c}
-
-
-_CLASSES: Final = _case_classes()
-_CANON: Final = str.maketrans(_CLASSES)
-_VARIANT: Final = re.compile("[" + "".join(map(re.escape, _CLASSES)) + "]") if _CLASSES else None
-
-
-def _case_blind(text: str) -> str:
-    """``text`` lowered, with each character of ``re``'s extra case classes replaced by its
-    class's representative: a phrase matched under IGNORECASE is a substring here too."""
-    if text.isascii():
-        return text.lower()
-    # Full lower case differs from the simple lower case ``re`` uses only for "İ".
-    lowered = text.replace("İ", "i").lower()
-    if _VARIANT is None or _VARIANT.search(lowered) is None:
-        return lowered
-    return lowered.translate(_CANON)
-
-
-def _literal_filter(words: Iterable[str], fold: bool) -> daachorse.CharwiseDoubleArrayAhoCorasick:
-    """An automaton over the longest literal piece of each entry: the entry's regular
-    expression (:func:`_literal_alternation`) can only match where that piece is written."""
-    pieces = {max(w.split(" "), key=len) for w in _unique(words)}
-    return daachorse.CharwiseDoubleArrayAhoCorasick(
-        sorted({_case_blind(p) if fold else p for p in pieces})
-    )
-
-
-def _written(filter_: daachorse.CharwiseDoubleArrayAhoCorasick | None, text: str) -> bool:
-    """Whether a piece of ``filter_`` is in ``text`` (always, without a filter or when the
-    text holds lone surrogates, which the automaton cannot read)."""
-    if filter_ is None:
-        return True
-    try:
-        return bool(filter_.find(text))
-    except UnicodeEncodeError:
-        return True
+def _pieces(words: Iterable[str]) -> list[str]:
+    """The longest literal piece of each entry: its regular expression
+    (:func:`_literal_alternation`) can only match where that piece is written."""
+    return [max(w.split(" "), key=len) for w in _unique(words)]
 
 
 class ConfidentialDetector:
@@ -178,12 +120,8 @@ class ConfidentialDetector:
         self._phrases = _literal_alternation(phrases, re.IGNORECASE)
         # Most posts hold none of the literal pieces: two automaton passes instead of two
         # regular expressions tried at every position.
-        self._marker_filter = (
-            _literal_filter(markers, False) if prefilter and self._markers else None
-        )
-        self._phrase_filter = (
-            _literal_filter(phrases, True) if prefilter and self._phrases and _CLASSES else None
-        )
+        self._marker_filter = Literals(_pieces(markers)) if prefilter else None
+        self._phrase_filter = Literals(_pieces(phrases), fold_case=True) if prefilter else None
         options = re2.Options()
         options.log_errors = False
         # One RE2 pass for all patterns: each is wrapped in a group whose index says which one
@@ -207,13 +145,15 @@ class ConfidentialDetector:
         """Every confidentiality hit in ``doc``, the more specific reading kept on overlap."""
         text = doc.text
         found: list[Finding] = []
-        if self._markers is not None and _written(self._marker_filter, text):
+        if self._markers is not None and (
+            self._marker_filter is None or self._marker_filter.found_in(text)
+        ):
             for m in self._markers.finditer(text):
                 found.append(
                     _hit(m.start(), m.end(), _MARKER_SCORE, f"classification marking {m.group()!r}")
                 )
         if self._phrases is not None and (
-            self._phrase_filter is None or _written(self._phrase_filter, _case_blind(text))
+            self._phrase_filter is None or self._phrase_filter.found_in(text)
         ):
             for m in self._phrases.finditer(text):
                 found.append(

@@ -99,8 +99,9 @@ def tokenize(text: str) -> list[Token]:
     tokens = []
     for m in _TOKEN.finditer(text):
         raw = m.group()
-        form = "@" + raw[2:-1].lower() if raw.startswith("[@") else fold_token(raw)
-        tokens.append(Token(form, m.start(), m.end()))
+        start, end = m.span()
+        form = "@" + raw[2:-1].lower() if raw[0] == "[" else fold_token(raw)
+        tokens.append(Token(form, start, end))
     return tokens
 
 
@@ -113,6 +114,8 @@ class Hit(NamedTuple):
 
 
 _Pattern = tuple[str, bool]  # (folded text, is_prefix); ("~", False) is a gap
+_Plan = tuple[frozenset[str], tuple[tuple[tuple[_Pattern, ...], str], ...]]
+_PLANS = 100_000
 
 
 @dataclass(slots=True)
@@ -125,6 +128,8 @@ class Lexicon:
     phrase_prefixes: dict[str, list[tuple[str, tuple[_Pattern, ...], str]]] = field(
         default_factory=dict
     )
+    _plans: dict[str, _Plan] = field(default_factory=dict, repr=False, compare=False)
+    """Per folded word: its own categories and the phrases that may start with it."""
 
     @classmethod
     def build(cls, categories: Mapping[str, Iterable[str]]) -> Lexicon:
@@ -173,18 +178,24 @@ class Lexicon:
         """Every category hit in a sequence of folded words (single words and phrases)."""
         found: list[Hit] = []
         for i, form in enumerate(forms):
-            for category in self.token_categories(form):
+            categories, phrases = self._plans.get(form) or self._plan(form)
+            for category in categories:
                 found.append(Hit(category, i, i + 1))
-            for patterns, category in self.phrases.get(form, ()):
+            for patterns, category in phrases:
                 last = _match_phrase(patterns, forms, i)
                 if last is not None:
                     found.append(Hit(category, i, last))
-            for head, patterns, category in self.phrase_prefixes.get(form[:_MIN_PREFIX], ()):
-                if form.startswith(head):
-                    last = _match_phrase(patterns, forms, i)
-                    if last is not None:
-                        found.append(Hit(category, i, last))
         return found
+
+    def _plan(self, form: str) -> _Plan:
+        phrases = list(self.phrases.get(form, ()))
+        for head, patterns, category in self.phrase_prefixes.get(form[:_MIN_PREFIX], ()):
+            if form.startswith(head):
+                phrases.append((patterns, category))
+        if len(self._plans) >= _PLANS:
+            self._plans.clear()
+        plan = self._plans[form] = (frozenset(self.token_categories(form)), tuple(phrases))
+        return plan
 
 
 class Prefilter:

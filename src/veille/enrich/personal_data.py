@@ -9,14 +9,14 @@ scores. Values are never copied into explanations: an alert must not spread the 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from typing import Final
+from collections.abc import Callable, Iterator, Mapping
+from typing import Final, NamedTuple
 
 import phonenumbers
 from stdnum import iban, luhn
 from stdnum.be import bis, nn
 
-from veille.enrich.base import Document, drop_overlaps
+from veille.enrich.base import Document, Literals, drop_overlaps
 from veille.model import Finding
 
 KINDS: Final = (
@@ -32,6 +32,7 @@ KINDS: Final = (
 """Every kind this detector reports, in the order of its checks."""
 
 _DIGIT = re.compile(r"\d")
+_DIGIT_RUN = re.compile(r"\d+")
 _SEPARATORS = re.compile(r"[\s./()\-]")
 
 _NATIONAL_ID = re.compile(r"(?<![\d.\-])\d\d[. ]?\d\d[. ]?\d\d[-. ]?\d{3}[. ]?\d\d(?![\d\-]|\.\d)")
@@ -56,27 +57,46 @@ _GPS_DMS = re.compile(
 _CAP = r"[A-ZÀ-ÖØ-Þ][\w'’\-]*"
 _HOUSE = r"\d{1,4}(?:\s?(?:bis|ter|[a-zA-Z])(?!\w))?(?:\s?(?:bus|boîte|bte|/)\s?\d{1,4})?"
 _POSTCODE = r"(?:,?\s{1,3}(?:B-?)?[1-9]\d{3}\s{1,3}" + _CAP + r")?"
+# Street words, in the order the address pattern tries them (French ones in any case).
+_FR_STREETS: Final = (
+    "rue", "avenue", "av.", "boulevard", "bd", "chaussée", "chée", "place", "quai", "chemin",
+    "allée", "impasse", "square", "drève", "clos", "sentier", "route", "galerie", "parvis",
+    "passage", "cité",
+)  # fmt: skip
+_COMPOUND_STREETS: Final = (
+    "straat", "laan", "plein", "steenweg", "lei", "dreef", "weg", "kaai", "markt", "singel",
+    "gracht", "baan", "dijk", "vest", "kade", "straße", "strasse", "str.", "platz", "allee",
+    "gasse", "ring", "damm", "ufer", "chaussee", "pfad",
+)  # fmt: skip
+_EN_STREETS: Final = (
+    "Street", "St.", "Road", "Rd.", "Avenue", "Ave.", "Lane", "Drive", "Boulevard", "Way",
+    "Square", "Place",
+)  # fmt: skip
+
+
+def _words(words: tuple[str, ...]) -> str:
+    return "|".join(map(re.escape, words))
+
+
 _ADDRESS = re.compile(
     "(?:"
     + "|".join(
         (
             # French, Belgian style (number after) or French style (number before).
-            r"(?:\b\d{1,4}(?:\s?(?:bis|ter))?,?\s{1,3})?(?i:\b(?:rue|avenue|av\.|boulevard|bd|"
-            r"chaussée|chée|place|quai|chemin|allée|impasse|square|drève|clos|sentier|route|"
-            r"galerie|parvis|passage|cité))\s{1,3}(?:(?i:de la|de l['’]|du|des|de|d['’]|la|le|"
+            r"(?:\b\d{1,4}(?:\s?(?:bis|ter))?,?\s{1,3})?(?i:\b(?:" + _words(_FR_STREETS) + "))"
+            r"\s{1,3}(?:(?i:de la|de l['’]|du|des|de|d['’]|la|le|"
             r"les|l['’])\s?)?" + _CAP + r"(?:[ \-]" + _CAP + r"){0,3}(?:,?\s{1,3}" + _HOUSE + ")?",
             # Dutch and German compounds: Wetstraat 16, Bahnhofstr. 5, Sint-Jansplein 3 bus 2.
-            r"\b" + _CAP + r"(?<=[a-zäöüßé])(?:straat|laan|plein|steenweg|lei|dreef|weg|kaai|"
-            r"markt|singel|gracht|baan|dijk|vest|kade|straße|strasse|str\.|platz|allee|gasse|"
-            r"ring|damm|ufer|chaussee|pfad)\s{1,3}" + _HOUSE,
+            r"\b" + _CAP + r"(?<=[a-zäöüßé])(?:" + _words(_COMPOUND_STREETS) + r")\s{1,3}" + _HOUSE,
             # English: 10 Downing Street.
-            r"\b\d{1,5}\s{1,3}(?:[A-Z][a-z]+\s{1,3}){1,3}(?:Street|St\.|Road|Rd\.|Avenue|Ave\.|"
-            r"Lane|Drive|Boulevard|Way|Square|Place)(?!\w)",
+            r"\b\d{1,5}\s{1,3}(?:[A-Z][a-z]+\s{1,3}){1,3}(?:" + _words(_EN_STREETS) + r")(?!\w)",
         )
     )
     + ")"
     + _POSTCODE
 )
+# An address can only match where a street word is written (in any case: a superset).
+_STREETS: Final = Literals((*_FR_STREETS, *_COMPOUND_STREETS, *_EN_STREETS), fold_case=True)
 
 _CARD_BRANDS: Final = (
     ("4", "Visa"),
@@ -183,6 +203,28 @@ def _addresses(text: str) -> Iterator[Finding]:
             yield _hit("address", *m.span(), 0.75, "street address (street word and number)")
 
 
+class _Digits(NamedTuple):
+    """How many digits a text holds, and its longest run of them."""
+
+    total: int
+    longest: int
+
+
+# What each kind needs to be found at all, read off its pattern and checks: 11 digits for a
+# national number, 13 for a card, 8 for a valid phone number, two in a row after an IBAN's
+# country code, three in a row ending a plate, four decimals or a degree sign for coordinates,
+# a street word for an address. A post that lacks it skips that kind's patterns.
+_NEEDS: Final[Mapping[str, Callable[[str, _Digits], bool]]] = {
+    "national_id": lambda text, d: d.total >= 11,
+    "iban": lambda text, d: d.longest >= 2,
+    "payment_card": lambda text, d: d.total >= 13,
+    "phone": lambda text, d: d.total >= 8,
+    "licence_plate": lambda text, d: d.longest >= 3,
+    "gps": lambda text, d: (d.longest >= 4 and "." in text) or "°" in text,
+    "address": lambda text, d: _STREETS.found_in(text),
+}
+
+
 class PersonalDataDetector:
     """Finds identifiers and contact details of people in a post."""
 
@@ -204,24 +246,31 @@ class PersonalDataDetector:
             "gps": _coordinates,
             "address": _addresses,
         }
-        self._with_digits = [checks[k] for k in kinds if k not in ("email", "licence_plate")]
+        # E-mail last, plates just before it: the order of hits before overlaps are resolved.
+        order = [k for k in kinds if k not in ("email", "licence_plate")]
+        order += [k for k in ("licence_plate",) if k in kinds]
+        self._with_digits = [(_NEEDS[k], checks[k]) for k in order]
         self._email = "email" in kinds
-        self._plates = "licence_plate" in kinds
         self.prefilter = prefilter
 
     def detect(self, doc: Document) -> list[Finding]:
         """Every personal-data hit in ``doc``, overlapping readings resolved by score.
 
-        Every kind but e-mail needs a digit and e-mail needs an ``@``: a post without them
-        skips those checks (``prefilter=False`` runs them all, for the same result).
+        Every kind but e-mail needs digits and e-mail needs an ``@``; each kind runs only on
+        a post that has what it needs (:data:`_NEEDS`). ``prefilter=False`` runs every
+        pattern on every post, for the same result.
         """
         text = doc.text
         found: list[Finding] = []
-        if not self.prefilter or doc.has_digit:
-            for check in self._with_digits:
+        if not self.prefilter:
+            for _, check in self._with_digits:
                 found.extend(check(text))
-            if self._plates:
-                found.extend(_plates(text))
+        elif doc.has_digit:
+            runs = [len(run) for run in _DIGIT_RUN.findall(text)]
+            digits = _Digits(sum(runs), max(runs))
+            for needs, check in self._with_digits:
+                if needs(text, digits):
+                    found.extend(check(text))
         if self._email and (not self.prefilter or "@" in text):
             found.extend(_emails(text))
         return drop_overlaps(found) if len(found) > 1 else found

@@ -275,9 +275,10 @@ def analyse(
             categories[i].add("benign")
 
     features = _surface_features(text, digits, prefilter)
-    post = set().union(*categories) if categories else set()
+    marked = [c for c in categories if c]
+    post = set().union(*marked)
     for name in ("report", "meta", "speech", "condemn"):
-        count = sum(name in c for c in categories)
+        count = sum(name in c for c in marked)
         if count:
             features[name] = min(count, 3) / 3
     if "benign" in post:
