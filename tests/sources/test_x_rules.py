@@ -221,3 +221,13 @@ def test_stream_rules_tags_limits_and_problems() -> None:
     assert all(len(r.value) <= 512 for r in out)
     assert any(p.startswith("c: not sent to X") for p in problems)
     assert any("X allows 3 rules" in p and "veille:b#3" in p for p in problems)
+
+
+def test_an_or_part_cut_to_the_limit_is_not_pushed_over_it_by_parentheses() -> None:
+    # Found by hypothesis: the second part was cut to 60 characters, then wrapped in "(…)".
+    query = (
+        "(police OR ((@someone.bsky.social AND NOT police) AND (police OR police NEAR/2 manif)))"
+    )
+    values = translate(Rule.of("r", query), max_length=60).values
+    assert values
+    assert all(len(value) <= 60 for value in values)

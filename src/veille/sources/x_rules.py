@@ -250,7 +250,9 @@ def _fit(node: _X, limit: int) -> list[str] | None:
             part = _shorten(child, limit) if len(child.render()) > limit else child
             if part is None:
                 return None
-            text = _grouped(part, in_and=False) if part.op == "or" else part.render()
+            # No parentheses around an OR part: OR is associative, and they could push a part
+            # cut to the limit two characters over it.
+            text = part.render()
             if values and len(values[-1]) + len(" OR ") + len(text) <= limit:
                 values[-1] += " OR " + text
             else:
