@@ -60,3 +60,11 @@ def test_any_text(text: str) -> None:
     for finding in DETECT.detect(Document(text)):
         start, end = finding.spans[0]
         assert 0 <= start < end <= len(text)
+
+
+def test_configured_patterns_run_on_every_post() -> None:
+    # The shipped patterns are skipped on posts without what they need; an administrator's
+    # pattern is not known that well, so it always runs.
+    detector = ConfidentialDetector(patterns={"code word": r"(?i)\bnightingale\b"})
+    assert found("operation Nightingale starts", detector) == ["Nightingale"]
+    assert found("extrait de la BNG", DETECT) == ["extrait de la BNG"]

@@ -12,11 +12,12 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final, NamedTuple
 
+import daachorse
 import phonenumbers
 from stdnum import iban, luhn
 from stdnum.be import bis, nn
 
-from veille.enrich.base import Document, Literals, drop_overlaps
+from veille.enrich.base import Document, case_blind, drop_overlaps
 from veille.model import Finding
 
 KINDS: Final = (
@@ -33,6 +34,10 @@ KINDS: Final = (
 
 _DIGIT = re.compile(r"\d")
 _DIGIT_RUN = re.compile(r"\d+")
+# Two digits after two letters, as every IBAN starts; an "@" between an address's characters
+# (not a mention's). The literal or digits first: a fast scan.
+_IBAN_START = re.compile(r"\d\d(?<=[A-Za-z]{2}\d\d)")
+_EMAIL_AT = re.compile(r"@(?<=[A-Za-z0-9._%+\-]@)[A-Za-z0-9]")
 _SEPARATORS = re.compile(r"[\s./()\-]")
 
 _NATIONAL_ID = re.compile(r"(?<![\d.\-])\d\d[. ]?\d\d[. ]?\d\d[-. ]?\d{3}[. ]?\d\d(?![\d\-]|\.\d)")
@@ -95,8 +100,37 @@ _ADDRESS = re.compile(
     + ")"
     + _POSTCODE
 )
-# An address can only match where a street word is written (in any case: a superset).
-_STREETS: Final = Literals((*_FR_STREETS, *_COMPOUND_STREETS, *_EN_STREETS), fold_case=True)
+_FR_STREET_WORDS: Final = daachorse.CharwiseDoubleArrayAhoCorasick(
+    sorted({case_blind(w) for w in _FR_STREETS})
+)
+_COMPOUND_STREET_WORDS: Final = daachorse.CharwiseDoubleArrayAhoCorasick(list(_COMPOUND_STREETS))
+_EN_STREET_WORDS: Final = daachorse.CharwiseDoubleArrayAhoCorasick(list(_EN_STREETS))
+
+
+def _street_word(text: str) -> bool:
+    """Whether ``text`` has a street word where :data:`_ADDRESS` needs one: a French word (any
+    case) starting a word and followed by a space, a Dutch or German compound ending followed
+    by a space, an English word after a space and ending a word. Without one, no address."""
+    size = len(text)
+    try:
+        # case_blind keeps every character's offset, so offsets are the text's.
+        for start, end, _ in _FR_STREET_WORDS.find_overlapping(case_blind(text)):
+            if (start == 0 or not _is_word(text[start - 1])) and end < size and text[end].isspace():
+                return True
+        for _, end, _ in _COMPOUND_STREET_WORDS.find_overlapping(text):
+            if end < size and text[end].isspace():
+                return True
+        for start, end, _ in _EN_STREET_WORDS.find_overlapping(text):
+            if start > 0 and text[start - 1].isspace() and (end == size or not _is_word(text[end])):
+                return True
+    except UnicodeEncodeError:  # lone surrogates: the automata cannot read them
+        return True
+    return False
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
 
 _CARD_BRANDS: Final = (
     ("4", "Visa"),
@@ -211,17 +245,17 @@ class _Digits(NamedTuple):
 
 
 # What each kind needs to be found at all, read off its pattern and checks: 11 digits for a
-# national number, 13 for a card, 8 for a valid phone number, two in a row after an IBAN's
-# country code, three in a row ending a plate, four decimals or a degree sign for coordinates,
-# a street word for an address. A post that lacks it skips that kind's patterns.
+# national number, 13 for a card, 8 for a valid phone number, two letters then two digits for
+# an IBAN, three digits in a row ending a plate, four decimals or a degree sign for
+# coordinates, a street word in place for an address. A post that lacks it skips that kind.
 _NEEDS: Final[Mapping[str, Callable[[str, _Digits], bool]]] = {
     "national_id": lambda text, d: d.total >= 11,
-    "iban": lambda text, d: d.longest >= 2,
+    "iban": lambda text, d: d.longest >= 2 and _IBAN_START.search(text) is not None,
     "payment_card": lambda text, d: d.total >= 13,
     "phone": lambda text, d: d.total >= 8,
     "licence_plate": lambda text, d: d.longest >= 3,
     "gps": lambda text, d: (d.longest >= 4 and "." in text) or "°" in text,
-    "address": lambda text, d: _STREETS.found_in(text),
+    "address": lambda text, d: _street_word(text),
 }
 
 
@@ -256,8 +290,8 @@ class PersonalDataDetector:
     def detect(self, doc: Document) -> list[Finding]:
         """Every personal-data hit in ``doc``, overlapping readings resolved by score.
 
-        Every kind but e-mail needs digits and e-mail needs an ``@``; each kind runs only on
-        a post that has what it needs (:data:`_NEEDS`). ``prefilter=False`` runs every
+        Every kind but e-mail needs digits and e-mail needs an ``@`` inside a word; each kind
+        runs only on a post that has what it needs (:data:`_NEEDS`). ``prefilter=False`` runs every
         pattern on every post, for the same result.
         """
         text = doc.text
@@ -271,6 +305,6 @@ class PersonalDataDetector:
             for needs, check in self._with_digits:
                 if needs(text, digits):
                     found.extend(check(text))
-        if self._email and (not self.prefilter or "@" in text):
+        if self._email and (not self.prefilter or _EMAIL_AT.search(text) is not None):
             found.extend(_emails(text))
         return drop_overlaps(found) if len(found) > 1 else found
