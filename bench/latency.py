@@ -7,8 +7,9 @@ store, the alert hook, the alert engine and its delivery worker — to a webhook
 127.0.0.1. A post "enters veille" when its source hands it to the pipeline; it is "alerted"
 when the receiver has read the first notification carrying its alert.
 
-Two configurations (``CONFIGS``): ``veille run`` with its defaults, and a deployment kept to
-early warning with its pure stages in one worker process. Peers on the same posts and the same
+Three configurations (``CONFIGS``): ``veille run`` with its defaults, the same with its pure
+stages in one worker process, and a deployment kept to early warning with its pure stages in
+one worker process. Peers on the same posts and the same
 store, in the same process: scheduled monitors that check the store for new alerts every N
 seconds and post what they find, as simple tools do.
 
@@ -305,11 +306,13 @@ class PollMonitor:
 EARLY_WARNING = "[sentiment]\nenabled = false\n[trends]\nenabled = false\n"
 CONFIGS = {
     "veille run, defaults": "",
+    "every feature, 1 worker process": "[pipeline]\nworkers = 1\n",
     "early warning, 1 worker process": EARLY_WARNING + "[pipeline]\nworkers = 1\n",
 }
 """The configurations measured: everything ``veille run`` does by default (every pure stage in
-one thread of the main process), and a deployment kept to early warning (no sentiment step, no
-trend rollups: the temperature side) with its pure stages in a worker process."""
+one thread of the main process); the same with the pure stages in a worker process (what
+docs/running.md advises on two cores); and a deployment kept to early warning (no sentiment
+step, no trend rollups: the temperature side) with its pure stages in a worker process."""
 
 
 def veille_toml(tmp: Path, url: str, extra: str) -> str:
