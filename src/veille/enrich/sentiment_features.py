@@ -196,12 +196,13 @@ def marked_words(an: Analysed) -> list[str]:
     ``neg_``, hashtags followed by their bare word, punctuation kept (it closes scopes)."""
     marked: list[str] = []
     scope = 0
+    contracted = "n't" in an.text  # else no token ends with it
     for tok in an.tokens:
         if tok[0] in _CLAUSE_END:
             scope = 0
             marked.append(tok[0])
             continue
-        if tok in NEGATORS or tok.endswith("n't"):
+        if tok in NEGATORS or (contracted and tok.endswith("n't")):
             scope = 4
             marked.append(tok)
             continue
@@ -251,7 +252,8 @@ def dense_features(an: Analysed, lexicon: Mapping[str, float]) -> list[float]:
     scope = 0
     boost = 1.0
     weight = 1.0
-    irony = not IRONY_TOKENS.isdisjoint(an.tokens) or any(p in an.text for p in IRONY_PHRASES)
+    irony = not IRONY_TOKENS.isdisjoint(an.tokens) or any(map(an.text.__contains__, IRONY_PHRASES))
+    contracted = "n't" in an.text  # else no token ends with it
     special_of = _SPECIAL.get
     for tok in an.tokens:
         if tok[0] in _CLAUSE_END:
@@ -274,7 +276,7 @@ def dense_features(an: Analysed, lexicon: Mapping[str, float]) -> list[float]:
             else:
                 emo_neg -= amount
             continue
-        if tok.endswith("n't"):
+        if contracted and tok.endswith("n't"):
             scope = 4
             negations += 1
             continue
