@@ -170,6 +170,7 @@ class LanguageDetector:
         other_margin: float = 1.0,
     ) -> None:
         ident = _identifier()
+        _model()  # built now (a fraction of a second), not on the first batch
         known = set(ident.labels)
         unknown = [lg for lg in languages if lg not in known]
         if unknown:
