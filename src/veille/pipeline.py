@@ -410,6 +410,14 @@ AfterStore = Callable[[Stored], Awaitable[None] | None]
 is logged; it never undoes or blocks storage."""
 
 
+@runtime_checkable
+class Closing(Protocol):
+    """An after-store hook with work of its own to finish when the pipeline ends
+    (:class:`veille.after_store.InBackground`)."""
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass
 class Stats:
     """Counters of a running pipeline, read by the live console and the benchmark."""
@@ -510,6 +518,9 @@ class Pipeline:
                     log.error("source %s failed: %s", source.name, result, exc_info=result)
             self._raw.close()
             await asyncio.gather(*stages)
+            for hook in self.after_store:
+                if isinstance(hook, Closing):
+                    await hook.aclose()
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)

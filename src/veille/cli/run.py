@@ -9,10 +9,11 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import click
 
+from veille.after_store import InBackground
 from veille.alert.channels import build_channels
 from veille.alert.service import AlertService
 from veille.alert.signals import AlertHook
@@ -185,8 +186,14 @@ def assemble(
             reports=settings.reports,
             channels=channels,
         )
-        pipeline.after_store.append(trend_hook)
+        # Beside the pipeline, not in its way, once a second: the rollups cost per call, and
+        # the alerts must not wait for them (veille.after_store).
+        pipeline.after_store.append(InBackground(trend_hook, every=TREND_EVERY))
     return pipeline, alerting
+
+
+TREND_EVERY: Final = 1.0
+"""Seconds at least between two trend-rollup writes: their commits are joined meanwhile."""
 
 
 def silence_watch(settings: Settings) -> SilenceWatch:
@@ -234,6 +241,8 @@ def rule_watcher(
         nonlocal spec
         spec = await swap_catalogue(pipeline, spec, new, store.versions)
         for hook in pipeline.after_store:
+            if isinstance(hook, InBackground):
+                hook = hook.hook
             if isinstance(hook, AlertHook):
                 hook.rules = {r.id: AlertRuleInfo(r.severity, r.name, r.tags) for r in new.rules}
             elif isinstance(hook, TrendHook):
