@@ -46,16 +46,23 @@ SPIKE_DIMENSIONS: Final[tuple[Dimension, ...]] = ("rule", "tag")
 def sentiments_of(
     posts: Sequence[Post], enrichments: Sequence[Enrichment], backend: SentimentBackend
 ) -> list[Sentiment]:
-    """Each post's sentiment: the enrichment's verdict, else computed now."""
-    out = []
-    for i, post in enumerate(posts):
+    """Each post's sentiment: the enrichment's verdict, else computed now (the posts without
+    one in a single batch call: the model's cost is mostly per call)."""
+    out: list[Sentiment | None] = []
+    missing: list[int] = []
+    for i in range(len(posts)):
         verdict = enrichments[i].verdict("sentiment") if i < len(enrichments) else None
-        if verdict is not None:
-            out.append(from_finding(verdict))
-        else:
-            lang = enrichments[i].lang if i < len(enrichments) else post.lang
-            out.append(backend.analyze(post.text, lang or post.lang))
-    return out
+        out.append(None if verdict is None else from_finding(verdict))
+        if verdict is None:
+            missing.append(i)
+    if missing:
+        texts = [posts[i].text for i in missing]
+        langs = [
+            (enrichments[i].lang if i < len(enrichments) else "") or posts[i].lang for i in missing
+        ]
+        for i, sentiment in zip(missing, backend.analyze_many(texts, langs), strict=True):
+            out[i] = sentiment
+    return [s for s in out if s is not None]  # every one is set by now
 
 
 def _growing_terms(
