@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 HISTORY_HOURS: Final = DAY * MAX_DAYS + BASELINE_HOURS + 1
 SPIKE_DIMENSIONS: Final[tuple[Dimension, ...]] = ("rule", "tag")
+RECORD_SLICE: Final = 1000
+"""Posts counted per transaction by :class:`TrendHook` (each post once, with its rollups)."""
 
 
 def sentiments_of(
@@ -185,8 +187,12 @@ class TrendHook:
     ) -> list[AlertSignal]:
         """Count a committed batch; check spikes if a new hour began. Blocking (database)."""
         sentiments = sentiments_of(posts, enrichments, self.backend)
-        with write_transaction(self.engine) as conn:
-            st.record(conn, posts, rules, sentiments, self.tags_of)
+        # One transaction per slice: each holds the database's write lock for a bounded time,
+        # so the store writer and the alert engine get their turn in between.
+        for at in range(0, len(posts), RECORD_SLICE):
+            end = at + RECORD_SLICE
+            with write_transaction(self.engine) as conn:
+                st.record(conn, posts[at:end], rules[at:end], sentiments[at:end], self.tags_of)
         hour = floor(self.clock(), "hour")
         if self.checked is not None and hour <= self.checked:
             return []
