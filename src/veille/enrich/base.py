@@ -83,15 +83,18 @@ class Literals:
             daachorse.CharwiseDoubleArrayAhoCorasick(unique) if unique and not self.always else None
         )
 
-    def found_in(self, text: str) -> bool:
-        """Whether a piece occurs in ``text`` (always true for a text with lone surrogates,
-        which the automaton cannot read)."""
+    def found_in(self, text: str, blind: str | None = None) -> bool:
+        """Whether a piece occurs in ``text`` (``blind``: its :func:`case_blind` form when
+        already computed). Always true for a text with lone surrogates, which the automaton
+        cannot read."""
         if self.always:
             return True
         if self._automaton is None:
             return False
+        if self.fold_case:
+            text = case_blind(text) if blind is None else blind
         try:
-            return bool(self._automaton.find(case_blind(text) if self.fold_case else text))
+            return bool(self._automaton.find(text))
         except UnicodeEncodeError:
             return True
 

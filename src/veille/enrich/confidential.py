@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import re2
 
-from veille.enrich.base import Document, Literals, drop_overlaps
+from veille.enrich.base import Document, Literals, case_blind, drop_overlaps
 from veille.model import Finding
 
 DEFAULT_MARKERS: Final = (
@@ -160,15 +160,18 @@ class ConfidentialDetector:
                 found.append(
                     _hit(m.start(), m.end(), _MARKER_SCORE, f"classification marking {m.group()!r}")
                 )
+        blind = case_blind(text) if self._phrase_filter or self._default_patterns else None
         if self._phrases is not None and (
-            self._phrase_filter is None or self._phrase_filter.found_in(text)
+            self._phrase_filter is None or self._phrase_filter.found_in(text, blind)
         ):
             for m in self._phrases.finditer(text):
                 found.append(
                     _hit(m.start(), m.end(), _PHRASE_SCORE, f"internal-use phrase {m.group()!r}")
                 )
         if self._patterns is not None and (
-            not self._default_patterns or doc.has_digit or _DEFAULT_PATTERN_WORDS.found_in(text)
+            not self._default_patterns
+            or doc.has_digit
+            or _DEFAULT_PATTERN_WORDS.found_in(text, blind)
         ):
             for m in self._patterns.finditer(text):
                 if m.end() > m.start():

@@ -240,13 +240,15 @@ class Prefilter:
             daachorse.CharwiseDoubleArrayAhoCorasick(self._anchors) if anchored else None
         )
 
-    def may_hit(self, text: str) -> bool:
-        """Could :meth:`Lexicon.hits` find one of the categories among ``text``'s tokens?"""
+    def may_hit(self, text: str, folded: str | None = None) -> bool:
+        """Could :meth:`Lexicon.hits` find one of the categories among ``text``'s tokens?
+        (``folded``: its :func:`scan_fold` form when already computed.)"""
         if self.always:
             return True
         if self._automaton is None:
             return False
-        folded = scan_fold(text)
+        if folded is None:
+            folded = scan_fold(text)
         for start, end, index in self._automaton.find_overlapping(folded):
             if start > 0 and folded[start - 1].isalnum():
                 continue

@@ -9,8 +9,8 @@
 3. A logistic model trained here (``train/threat.py``, weights in ``data/models/threat.json``)
    turns the features into a probability; the explanation names the features that weighed most.
 
-Pure and linear in the text; a post with no violence cue costs one Aho-Corasick pass over its
-case-folded text and three regular expressions.
+Pure and linear in the text; a post with no violence cue costs one fold, one Aho-Corasick pass
+and a few substring checks (:func:`may_have_cue`).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from veille.enrich.lexicon import (
     Token,
     fold_token,
     load_lexicon,
+    scan_fold,
     tokenize,
 )
 from veille.model import Finding, Span
@@ -207,27 +208,35 @@ def _ascii_fold(text: str) -> str:
     return unicodedata.normalize("NFKD", lowered).encode("ascii", "ignore").decode("ascii")
 
 
-def may_have_cue(text: str, lang: str) -> bool:
+def may_have_cue(text: str, lang: str, folded: str | None = None) -> bool:
     """Cheap and exact: ``False`` only when ``text`` holds no violence cue of ``lang`` (``*``
-    for any language), whatever :func:`analyse` would tokenise."""
-    return _cue_filter(lang).may_hit(text)
+    for any language), whatever :func:`analyse` would tokenise (``folded``: the text's
+    :func:`~veille.enrich.lexicon.scan_fold` when already computed)."""
+    return _cue_filter(lang).may_hit(text, folded)
 
 
-def _surface_features(text: str, digits: bool = True, prefilter: bool = True) -> dict[str, float]:
+def _surface_features(
+    text: str, digits: bool = True, prefilter: bool = True, folded: str | None = None
+) -> dict[str, float]:
     """Features read off the raw text, with or without cues (``digits``: whether ``text`` has a
-    digit; ``prefilter``: skip the regular expressions that cannot match)."""
+    digit; ``prefilter``: skip the regular expressions that cannot match; ``folded``: the
+    text's ``scan_fold``, which holds "www." wherever the text does, in any case)."""
     features: dict[str, float] = {}
-    # "https?://" needs "://" as written; under IGNORECASE only "w" and "W" match "w", so
-    # "www." is in the lowered text whenever _URL's second branch matches.
-    if (not prefilter or "://" in text or ("." in text and "www." in text.lower())) and _URL.search(
-        text
-    ):
+    if (not prefilter or _may_hold_url(text, folded)) and _URL.search(text):
         features["url"] = 1.0
     if (not prefilter or digits) and _SCORE.search(text):
         features["score_line"] = 1.0
     if "!!" in text:
         features["exclamation"] = 1.0
     return features
+
+
+def _may_hold_url(text: str, folded: str | None) -> bool:
+    # "https?://" needs "://" as written; under IGNORECASE only "w" and "W" match "w", so
+    # "www." is in the lowered text whenever _URL's second branch matches.
+    if "://" in text:
+        return True
+    return "www." in folded if folded is not None else "." in text and "www." in text.lower()
 
 
 def analyse(
@@ -242,9 +251,11 @@ def analyse(
     """
     known = lang in LANGUAGES
     digits = doc.has_digit if doc is not None else has_digit(text)
-    if prefilter and not may_have_cue(text, lang if known else "*"):
-        features = {"cue_free": 1.0, **_surface_features(text, digits)}
-        return Analysis(lang if known else "", features, (), ())
+    if prefilter:
+        folded = scan_fold(text)
+        if not may_have_cue(text, lang if known else "*", folded):
+            features = {"cue_free": 1.0, **_surface_features(text, digits, folded=folded)}
+            return Analysis(lang if known else "", features, (), ())
     tokens = doc.tokens if doc is not None else tokenize(text)
     if not known:
         lang = guess_language(t.form for t in tokens)
