@@ -68,3 +68,8 @@ def test_configured_patterns_run_on_every_post() -> None:
     detector = ConfidentialDetector(patterns={"code word": r"(?i)\bnightingale\b"})
     assert found("operation Nightingale starts", detector) == ["Nightingale"]
     assert found("extrait de la BNG", DETECT) == ["extrait de la BNG"]
+
+
+def test_a_lone_surrogate_does_not_stop_the_patterns() -> None:
+    # RE2 reads UTF-8: the text is given to it with U+FFFD in place, offsets unchanged.
+    assert found("\ud800 le PV n° 12345/2024") == ["PV n° 12345/2024"]

@@ -222,6 +222,7 @@ def test_prefiltered_findings_equal_the_full_path_on_any_text(text: str, lang: s
         "Note : USAGE İNTERNE",  # dotted capital I under IGNORECASE
         "usage ınterne, ne pas dıffuser",  # dotless i
         "not for publıcation, do not diſtribute",
+        "kill\ud800 you, PV n° 12345/2024 \udfff",  # lone surrogates
     ],
 )
 def test_prefiltered_findings_equal_the_full_path_on_folding_corners(text: str) -> None:

@@ -84,6 +84,7 @@ _DEFAULT_PATTERN_WORDS: Final = Literals(
     ("extrait", "uittreksel", "extract", "Auszug"), fold_case=True
 )
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _MARKER_SCORE = 0.85
 _PHRASE_SCORE = 0.6
 _PATTERN_SCORE = 0.8
@@ -173,7 +174,13 @@ class ConfidentialDetector:
             or doc.has_digit
             or _DEFAULT_PATTERN_WORDS.found_in(text, blind)
         ):
-            for m in self._patterns.finditer(text):
+            try:
+                matches = list(self._patterns.finditer(text))
+            except UnicodeEncodeError:
+                # RE2 reads UTF-8, which cannot hold a lone surrogate: each becomes U+FFFD,
+                # one character for one, so offsets stay the text's.
+                matches = list(self._patterns.finditer(_SURROGATE.sub("\ufffd", text)))
+            for m in matches:
                 if m.end() > m.start():
                     label = next(name for i, name in self._labels if m.start(i) != -1)
                     found.append(_hit(m.start(), m.end(), _PATTERN_SCORE, label))
