@@ -213,3 +213,25 @@ def test_every_spaces_the_calls_and_joins_what_came_meanwhile() -> None:
 def test_every_must_not_be_negative() -> None:
     with pytest.raises(ValueError, match="every"):
         InBackground(Recorder(), every=-1)
+
+
+def test_commits_left_by_a_loop_that_ended_without_closing_reach_the_hook_later() -> None:
+    hook = Recorder()
+    background = InBackground(hook)
+
+    async def failed_run() -> None:
+        hook.go.clear()
+        await background(commit(["1"]))
+        await hook.entered.wait()
+        await background(commit(["2"]))  # queued behind the held call; the loop then ends
+
+    asyncio.run(failed_run())
+    hook.go = asyncio.Event()
+    hook.go.set()
+
+    async def next_run() -> None:
+        await background(commit(["3"]))
+        await background.aclose()
+
+    asyncio.run(next_run())
+    assert [i for call in hook.calls for i in call] == ["2", "3"]

@@ -85,7 +85,15 @@ class InBackground:
             self._changed = None
 
     def _start(self) -> asyncio.Condition:
-        if self._task is None or self._changed is None:
+        task = self._task
+        if (
+            task is None
+            or self._changed is None
+            or task.done()  # a pipeline that failed never closed it
+            or task.get_loop() is not asyncio.get_running_loop()
+        ):
+            # Commits a dead task left queued go to the new one: none is lost.
+            self._busy = False
             self._changed = asyncio.Condition()
             self._task = asyncio.create_task(self._run(self._changed), name=f"{self!r}")
         return self._changed

@@ -151,6 +151,10 @@ def processor_spec(settings: Settings, store: Store, catalogue: Catalogue) -> Pr
     )
 
 
+TREND_EVERY: Final = 1.0
+"""Seconds at least between two trend-rollup writes: their commits are joined meanwhile."""
+
+
 def assemble(
     settings: Settings,
     store: Store,
@@ -190,10 +194,6 @@ def assemble(
         # the alerts must not wait for them (veille.after_store).
         pipeline.after_store.append(InBackground(trend_hook, every=TREND_EVERY))
     return pipeline, alerting
-
-
-TREND_EVERY: Final = 1.0
-"""Seconds at least between two trend-rollup writes: their commits are joined meanwhile."""
 
 
 def silence_watch(settings: Settings) -> SilenceWatch:
