@@ -7,7 +7,7 @@ failures are counted per account (lockout) and per client address (rate limit), 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -84,7 +84,34 @@ def login_form(request: Request, next_path: str, message: str = "", status: int 
     return response
 
 
-def start_session(web: Web, request: Request, response: Response, user: User) -> None:
+def logged_in(
+    web: Web,
+    request: Request,
+    user: User,
+    next_path: str,
+    flow_cookie: tuple[str, str],
+    method: str,
+    **details: Any,
+) -> Response:
+    """What every successful login does, whatever the method: reset the failure count, drop the
+    login flow's cookie ``(name, path)``, open a session, audit it, and go to ``next_path``."""
+    web.accounts.login_succeeded(user)
+    response = RedirectResponse(next_path, status_code=303)
+    name, path = flow_cookie
+    response.delete_cookie(name, path=path)
+    _start_session(web, request, response, user)
+    web.record(
+        user.username,
+        "auth.login",
+        user.username,
+        client=client_address(request),
+        method=method,
+        **details,
+    )
+    return response
+
+
+def _start_session(web: Web, request: Request, response: Response, user: User) -> None:
     """Open a session for ``user`` and set its cookie (HttpOnly, SameSite=Lax, Secure on TLS)."""
     token, csrf = new_secret(), new_secret()
     web.accounts.create_session(user, token, csrf, web.session_lifetime)
@@ -145,18 +172,7 @@ def login(
         return login_form(
             request, next_path, N_("Wrong username or password, or account locked."), 401
         )
-    web.accounts.login_succeeded(user)
-    response = RedirectResponse(next_path, status_code=303)
-    response.delete_cookie(LOGIN_CSRF, path="/login")
-    start_session(web, request, response, user)
-    web.record(
-        user.username,
-        "auth.login",
-        user.username,
-        client=client_address(request),
-        method="password",
-    )
-    return response
+    return logged_in(web, request, user, next_path, (LOGIN_CSRF, "/login"), "password")
 
 
 @router.post("/logout")

@@ -16,7 +16,7 @@ from veille.web.context import Web
 from veille.web.errors import ApiError
 from veille.web.i18n import N_
 from veille.web.oidc import CALLBACK, FLOW_COOKIE, Kind, OidcClient, OidcError, admit, identity
-from veille.web.pages.auth import client_address, login_form, safe_next, start_session
+from veille.web.pages.auth import client_address, logged_in, login_form, safe_next
 
 router = APIRouter(include_in_schema=False)
 
@@ -101,19 +101,15 @@ def oidc_callback(request: Request) -> Response:
         web.record(
             "oidc", "user.add", user.username, role=user.role, oidc=True, subject=who.subject
         )
-    web.accounts.login_succeeded(user)
-    response = RedirectResponse(safe_next(flow.next), status_code=303)
-    response.delete_cookie(FLOW_COOKIE, path="/login/oidc")
-    start_session(web, request, response, user)
-    web.record(
-        user.username,
-        "auth.login",
-        user.username,
-        client=client_address(request),
-        method="oidc",
+    return logged_in(
+        web,
+        request,
+        user,
+        safe_next(flow.next),
+        (FLOW_COOKIE, "/login/oidc"),
+        "oidc",
         subject=who.subject,
         role=who.role,
         teams=sorted(who.teams),
         values=list(who.values),
     )
-    return response
