@@ -34,8 +34,9 @@ import sqlalchemy as sa
 from veille.model import Author, Enrichment, Finding, Match, Post, Urgency
 from veille.normalise.fold import fold
 from veille.store import Store
+from veille.store import engine as store_engine
 from veille.store.schema import posts as posts_table
-from veille.store.writer import BatchWriter
+from veille.store.writer import BatchWriter, WriteResult, _Plan
 
 WORDS = [
     "police",
@@ -243,6 +244,28 @@ def bench_write_batch(
     return len(posts) / elapsed, cpu / len(posts) * 1e6
 
 
+def post_rows(
+    writer: BatchWriter, posts: list[Post], folded: list[str], first_id: int, now: datetime
+) -> list[tuple[Any, ...]]:
+    """The posts table rows the writer would insert for ``posts`` (each its own root), built by
+    the writer's own planning code so that the bench measures exactly those rows."""
+    plan = _Plan()
+    every = list(range(len(posts)))
+    writer._plan_inserts(
+        plan,
+        posts,
+        every,
+        every,
+        list(range(first_id, first_id + len(posts))),
+        [p.native_id for p in posts],
+        [()] * len(posts),
+        folded,
+        now,
+        WriteResult(post_ids=[None] * len(posts)),
+    )
+    return plan.inserts
+
+
 def bench_insert(
     url: str, posts: list[Post], folded: list[str], size: int, *, core: bool, fts: bool
 ) -> tuple[float, float]:
@@ -254,10 +277,7 @@ def bench_insert(
     cpu = time.process_time()
     next_id = 1
     for a, b in batches(len(posts), size):
-        rows = [
-            writer._post_row(next_id + k, p, p.native_id, folded[a + k], now)
-            for k, p in enumerate(posts[a:b])
-        ]
+        rows = post_rows(writer, posts[a:b], folded[a:b], next_id, now)
         next_id += b - a
         with store.engine.begin() as conn:
             if core:
@@ -274,6 +294,20 @@ def bench_insert(
     cpu = time.process_time() - cpu
     store.close()
     return len(posts) / elapsed, cpu / len(posts) * 1e6
+
+
+def with_page_size(
+    page: str, fn: Callable[..., tuple[float, float]], url: str, *args: Any
+) -> tuple[float, float]:
+    """``fn(url, …)`` on a database created with ``page``-byte pages (the store's pragma
+    swapped for the run)."""
+    pragmas = store_engine.SQLITE_PRAGMAS
+    before = pragmas["page_size"]
+    pragmas["page_size"] = page
+    try:
+        return fn(url, *args, core=False, fts=True)
+    finally:
+        pragmas["page_size"] = before
 
 
 def _core_values(row: tuple[Any, ...]) -> list[Any]:
@@ -322,6 +356,12 @@ def main() -> None:
                 name,
                 lambda url, c=core, f=fts: bench_insert(url, posts, folded, 1000, core=c, fts=f),
             )
+    for page in ("4096", "8192"):
+        # A peer on SQLite's page size: it takes effect only when the file is created.
+        run(
+            f"insert posts, raw DB-API, FTS on, {int(page) // 1024} KiB pages",
+            lambda url, p=page: with_page_size(p, bench_insert, url, posts, folded, 5000),
+        )
     sizes = (1000, 5000) if args.quick else (500, 1000, 2000, 5000, 10000)
     for size in sizes:
         run(
