@@ -330,9 +330,9 @@ def freeze_heap() -> None:
 
     The thresholds are raised for the same reason: a batch in flight is tens of thousands of
     young objects freed by reference counting, and the default (a collection every 700 net
-    allocations, a full one every 100) walked them again and again: the collections' time, timed with
-    ``gc.callbacks`` around ``bench/pipeline.py``'s end-to-end run (100,000 posts, one worker),
-    went from 1.2 s to 0.12–0.3 s in the main process. Cycles are still collected.
+    allocations, a full one every 100) walked them again and again. Timed with ``gc.callbacks``
+    around ``bench/pipeline.py``'s end-to-end run (100,000 posts, one worker), the collections
+    of the main process went from 1.2 s to 0.12–0.3 s. Cycles are still collected.
     """
     gc.collect()
     gc.freeze()

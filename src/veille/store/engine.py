@@ -34,9 +34,9 @@ SQLITE_PRAGMAS: Final = {
 ``page_size`` takes effect only when the database file is created (before WAL is on): with 8 KiB
 pages the posts and full-text inserts cost the same as with the 4 KiB default on a small
 database and less as it grows (bench/store.py: 19.0 against 18.9 µs per post over 20,000 posts,
-19.6 against 24.3 over 80,000). WAL lets readers run beside the single writer; 64 MiB of page cache and
-memory-mapped reads keep the unique index hot; a checkpoint every 2000 pages (16 MiB) halves the
-number of fsyncs of the default while bounding the WAL file."""
+19.6 against 24.3 over 80,000). WAL lets readers run beside the single writer; 64 MiB of page
+cache and memory-mapped reads keep the unique index hot; a checkpoint every 2000 pages (16 MiB)
+halves the number of fsyncs of the default while bounding the WAL file."""
 
 
 @contextmanager
