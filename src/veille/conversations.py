@@ -120,13 +120,19 @@ def resolve_roots(posts: Sequence[Post], stored: Mapping[Key, str]) -> Threads:
             root = known.get((platform, post.reply_to), post.reply_to)
         else:
             root = native
-        root = final(platform, root)
+        if (platform, root) in relinks:  # the root named is itself a reply (rare)
+            root = final(platform, root)
         known[(platform, native)] = root
         if root != native:
             relinks[(platform, native)] = root
         roots.append(root)
+    # Only the roots relinked since they were set need following again (the membership test
+    # spares most posts a call: this runs for every post the store writes).
     return Threads(
-        roots=[final(post.platform, root) for post, root in zip(posts, roots, strict=True)],
+        roots=[
+            final(post.platform, root) if (post.platform, root) in relinks else root
+            for post, root in zip(posts, roots, strict=True)
+        ],
         relinks={key: final(key[0], root) for key, root in relinks.items()},
     )
 

@@ -78,10 +78,16 @@ def next_ids(conn: sa.Connection, table: str, count: int) -> list[int]:
 
 
 def by_platform(keys: Iterable[Key]) -> list[tuple[str, list[str]]]:
-    grouped: dict[str, set[str]] = {}
+    """``keys`` grouped by platform, each id once, in first-seen order (not sorted: SQLite
+    orders an ``IN`` list itself, and sorting thousands of ids per batch cost the writer
+    ~0.3 µs per post)."""
+    grouped: dict[str, dict[str, None]] = {}
     for platform, native in keys:
-        grouped.setdefault(platform, set()).add(native)
-    return [(platform, sorted(ids)) for platform, ids in grouped.items()]
+        ids = grouped.get(platform)
+        if ids is None:
+            grouped[platform] = ids = {}
+        ids[native] = None
+    return [(platform, list(ids)) for platform, ids in grouped.items()]
 
 
 def chunks(values: list[str]) -> Iterable[list[str]]:

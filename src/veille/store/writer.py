@@ -674,7 +674,8 @@ def _rounds(batch: Sequence[Post], valid: list[int]) -> list[list[int]]:
 
 
 def _json_list(items: Sequence[str]) -> str:
-    return orjson.dumps(list(items)).decode() if items else "[]"
+    # orjson writes a tuple as an array: no copy into a list first.
+    return orjson.dumps(items).decode() if items else "[]"
 
 
 def _older(incoming: datetime | None, stored: datetime | None) -> bool:
