@@ -160,10 +160,13 @@ except ImportError:  # pragma: no cover - no C compiler where veille was install
     _foldc = None
 
 
+_NO_TAGS: Final[frozenset[int]] = frozenset()
+
+
 def fold_compiled(text: str) -> Folded:
     """The compiled fold: same output as :func:`fold_python`, several times faster."""
     scan, flat, tags = _foldc.fold(text)
-    return Folded(scan, flat, frozenset(tags))
+    return Folded(scan, flat, frozenset(tags) if tags else _NO_TAGS)
 
 
 if _foldc is not None:

@@ -45,6 +45,7 @@ def check_post(post: Post) -> str | None:
         and (author.followers is None or 0 <= author.followers < 2**63)
     ):
         # The common case: every field within bounds; one pass over all the text decides.
+        items = (*post.hashtags, *post.mentions, *post.links)
         joined = "".join(
             (
                 post.platform,
@@ -61,19 +62,25 @@ def check_post(post: Post) -> str | None:
                 post.root_id or "",
                 post.quote_of or "",
                 post.repost_of or "",
-                *post.hashtags,
-                *post.mentions,
-                *post.links,
+                *items,
             )
         )
-        items = (*post.hashtags, *post.mentions, *post.links)
         if (
             "\x00" not in joined
-            and (joined.isascii() or _text_error(joined) is None)
-            and all(len(item) <= MAX_URL for item in items)
+            and (joined.isascii() or _encodes(joined))
+            and (not items or max(map(len, items)) <= MAX_URL)
         ):
             return None
     return _explain(post)
+
+
+def _encodes(value: str) -> bool:
+    """Whether ``value`` is valid Unicode (no lone surrogate): what UTF-8 can carry."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _explain(post: Post) -> str | None:
