@@ -255,7 +255,7 @@ def end_to_end(path: Path, catalogue: Catalogue, workers: int, db: Path | None) 
 
 def discard(db: Path) -> None:
     """Delete a finished run's database: the kernel then drops its dirty pages instead of
-    writing them back while the next peer runs (measured: that writeback slowed it)."""
+    perhaps writing them back while the next peer is measured."""
     for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         path.unlink(missing_ok=True)
 
