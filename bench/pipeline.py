@@ -332,6 +332,8 @@ def main() -> None:
         "--repeat", type=int, default=3, help="runs of each SQLite peer (the median counts)"
     )
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     count = args.posts or (30_000 if args.quick else 200_000)
 
     with tempfile.TemporaryDirectory(prefix="veille-bench-") as tmp:
