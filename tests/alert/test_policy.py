@@ -293,7 +293,10 @@ def test_escalation_time_only_for_serious_alerts(severity: str, after: int) -> N
 def test_merge_counts_repeats_and_reports_only_worse_as_news(
     old: str, new: str, status: str
 ) -> None:
-    a = alert(severity=old, status=status, reasons=("one",))
+    acked: dict[str, Any] = (
+        {"acknowledged_by": "op", "acknowledged_at": T0} if status == "acknowledged" else {}
+    )
+    a = alert(severity=old, status=status, reasons=("one",), **acked)
     s: AlertSignal = signal(severity=new, reasons=("one", "two"))
     merged, news = policy.merge(a, s, T0 + timedelta(minutes=1))
     worse = policy.rank(new) > policy.rank(old)
@@ -303,3 +306,8 @@ def test_merge_counts_repeats_and_reports_only_worse_as_news(
     assert merged.severity == (new if worse else old)
     assert merged.reasons == ("one", "two")
     assert merged.status == ("firing" if worse else status)
+    # re-opened: no longer acknowledged; otherwise the acknowledgement stands
+    reopened = worse and status == "acknowledged"
+    assert (merged.acknowledged_by, merged.acknowledged_at) == (
+        ("", None) if reopened else (a.acknowledged_by, a.acknowledged_at)
+    )

@@ -328,14 +328,18 @@ def merge(alert: Alert, signal: AlertSignal, now: datetime) -> tuple[Alert, bool
     """Fold a repeated signal into its alert; says whether it is news worth a notification.
 
     News means the severity went up: the same post seen again at the same severity is counted,
-    not re-sent. A worse signal re-opens an acknowledged alert.
+    not re-sent. A worse signal re-opens an acknowledged alert: it fires again, unacknowledged
+    (the acknowledgement stays in the alert's events), so notifications, repeats, escalation
+    and every view treat it as the open alert it is again.
     """
     worse = rank(signal.severity) > rank(alert.severity)
+    reopened = worse and alert.status == "acknowledged"
     reasons = tuple(dict.fromkeys((*alert.reasons, *signal.reasons)))[:MAX_REASONS]
     updated = replace(
         alert,
-        # a worse signal about an acknowledged alert needs attention again
-        status="firing" if worse and alert.status == "acknowledged" else alert.status,
+        status="firing" if reopened else alert.status,
+        acknowledged_by="" if reopened else alert.acknowledged_by,
+        acknowledged_at=None if reopened else alert.acknowledged_at,
         severity=signal.severity if worse else alert.severity,
         title=signal.title if worse else alert.title,
         reasons=reasons,
