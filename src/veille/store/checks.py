@@ -67,20 +67,11 @@ def check_post(post: Post) -> str | None:
         )
         if (
             "\x00" not in joined
-            and (joined.isascii() or _encodes(joined))
+            and (joined.isascii() or _text_error(joined) is None)
             and (not items or max(map(len, items)) <= MAX_URL)
         ):
             return None
     return _explain(post)
-
-
-def _encodes(value: str) -> bool:
-    """Whether ``value`` is valid Unicode (no lone surrogate): what UTF-8 can carry."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _explain(post: Post) -> str | None:
