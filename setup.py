@@ -1,5 +1,6 @@
-"""Build the optional compiled word cutter of ``veille.normalise.fold`` (pure-Python fallback
-when a C compiler or the Python headers are missing). Everything else is in pyproject.toml."""
+"""Build the optional compiled helpers: the word cutter of ``veille.normalise.fold`` and the
+text check of ``veille.store.checks`` (each has a pure-Python fallback for when a C compiler or
+the Python headers are missing). Everything else is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -10,6 +11,12 @@ setup(
             ["src/veille/normalise/_foldc.c"],
             extra_compile_args=["-O2"],
             optional=True,
-        )
+        ),
+        Extension(
+            "veille.store._textcheck",
+            ["src/veille/store/_textcheck.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
     ]
 )

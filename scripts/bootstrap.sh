@@ -38,14 +38,14 @@ bootstrap() {
   if ! find_python >/dev/null; then base+=(python3 python3-venv python3-dev); fi
   command -v dpkg-query >/dev/null && apt_install "${base[@]}" "$@"
   local py; py="$(find_python)" || { echo "veille: Python 3.11 or newer with venv is required" >&2; exit 1; }
-  # Python headers are needed to build the compiled text-folding helper.
+  # Python headers are needed to build the compiled helpers (text folding, text check).
   if ! "$py" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))'; then
     apt_install python3-dev
   fi
   [ -x "$VENV/bin/python" ] || "$py" -m venv "$VENV"
   # Reinstall only when the project's declared dependencies or compiled sources change.
   local stamp="$VENV/.veille-installed-$extras"
-  local digest; digest="$( { cat "$ROOT/pyproject.toml" "$ROOT"/setup.py "$ROOT"/src/veille/normalise/*.c 2>/dev/null || true; } | sha256sum | cut -c1-16)"
+  local digest; digest="$( { cat "$ROOT/pyproject.toml" "$ROOT"/setup.py "$ROOT"/src/veille/*/*.c 2>/dev/null || true; } | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
     "$VENV/bin/python" -m pip install -q -e "$ROOT[$extras]"

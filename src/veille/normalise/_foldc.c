@@ -15,6 +15,9 @@ static PyObject *class_of = NULL;     /* folded_class(char) -> one-letter class 
 static Py_UCS4 ascii_fold[128];
 static char ascii_class[128];
 static char bmp_class[65536];         /* class of a folded BMP character, 0 = not cached yet */
+static PyObject *bmp_fold[65536];     /* folded str of a BMP code point (new reference), NULL = not
+                                         cached yet: saves an int object and a dict lookup for each
+                                         accented letter */
 
 typedef struct {
     Py_UCS4 *chars;
@@ -76,9 +79,33 @@ static char class_of_char(Py_UCS4 c) {
 }
 
 /* Append the folded form of original character i (code point cp) to the buffer. */
+/* The folded form of a non-ASCII code point, as a new reference (NULL with an exception set). */
+static PyObject *folded_of(Py_UCS4 cp) {
+    if (cp < 65536 && bmp_fold[cp]) {
+        Py_INCREF(bmp_fold[cp]);
+        return bmp_fold[cp];
+    }
+    PyObject *key = PyLong_FromUnsignedLong(cp);
+    if (!key) return NULL;
+    PyObject *out = PyObject_GetItem(folds, key);
+    Py_DECREF(key);
+    if (!out) return NULL;
+    if (!PyUnicode_Check(out)) {
+        Py_DECREF(out);
+        PyErr_SetString(PyExc_TypeError, "fold table values must be str");
+        return NULL;
+    }
+    if (cp < 65536) {
+        Py_INCREF(out);
+        bmp_fold[cp] = out;
+    }
+    return out;
+}
+
 static int fold_one(Buffer *b, Py_UCS4 cp, Py_ssize_t i) {
     if (cp < 128) {
-        if (buffer_grow(b, 1) < 0) return -1;
+        /* The buffer starts with room for every character; only expansions make it grow. */
+        if (b->len >= b->cap && buffer_grow(b, 1) < 0) return -1;
         b->chars[b->len] = ascii_fold[cp];
         b->cls[b->len] = ascii_class[cp];
         b->start[b->len] = i;
@@ -86,16 +113,8 @@ static int fold_one(Buffer *b, Py_UCS4 cp, Py_ssize_t i) {
         b->len++;
         return 0;
     }
-    PyObject *key = PyLong_FromUnsignedLong(cp);
-    if (!key) return -1;
-    PyObject *out = PyObject_GetItem(folds, key);
-    Py_DECREF(key);
+    PyObject *out = folded_of(cp);
     if (!out) return -1;
-    if (!PyUnicode_Check(out)) {
-        Py_DECREF(out);
-        PyErr_SetString(PyExc_TypeError, "fold table values must be str");
-        return -1;
-    }
     Py_ssize_t n = PyUnicode_GET_LENGTH(out);
     if (n == 0) {
         if (b->len) b->end[b->len - 1] = i + 1; /* invisible: stretch what precedes it */
@@ -243,6 +262,7 @@ static PyObject *init(PyObject *module, PyObject *args) {
     Py_XINCREF(classify);
     Py_XSETREF(class_of, classify);
     memset(bmp_class, 0, sizeof(bmp_class));
+    for (int c = 0; c < 65536; c++) Py_CLEAR(bmp_fold[c]);
     for (int c = 0; c < 128; c++) {
         char cls = class_via_python(ascii_fold[c]);
         if (!cls) return NULL;

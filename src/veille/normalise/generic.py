@@ -77,12 +77,15 @@ _MAX_ID = 512
 _NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 """``\u0000`` escapes, not the text ``\\u0000`` (an escaped backslash, then ``u0000``)."""
 _MILLIS_ABOVE = 1e11
+_BACKSLASH = ord("\\")
 
 
 def map_generic(item: RawItem) -> Post:
     """Decode one generic JSON post; ``MappingError`` says which field is wrong and why."""
     payload = item.payload
-    if b"\\u0000" in payload:
+    # ``bytes in bytes`` first tries the needle as an int and raises inside (an exception per
+    # post); an int needle is a plain memchr, and most payloads hold no backslash at all.
+    if _BACKSLASH in payload and payload.find(b"\\u0000") >= 0:
         # NUL is legal JSON but PostgreSQL refuses it in text: decode it as a visible U+FFFD.
         payload = _NUL.sub(lambda found: found[1] + b"\\ufffd", payload)
     try:

@@ -21,6 +21,22 @@ MAX_PAYLOAD: Final = 1_000_000
 """Bounds of what the store accepts; a post over a bound is quarantined with a clear error."""
 
 
+def storable_python(*values: str | None) -> bool:
+    """True when no value holds a NUL or a lone surrogate (``None`` counts as empty)."""
+    joined = "".join(value for value in values if value)
+    return "\x00" not in joined and (joined.isascii() or _text_error(joined) is None)
+
+
+try:
+    # The same answers, and it leaves each string's UTF-8 form cached with the string: the
+    # worker's msgpack encoder and the SQLite driver then reuse it (see _textcheck.c).
+    from veille.store._textcheck import storable  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - pip install -e . builds it
+    storable = storable_python
+
+COMPILED: Final = storable is not storable_python
+
+
 def check_post(post: Post) -> str | None:
     """Why the store refuses ``post`` (a bound exceeded, text it cannot keep), or ``None``."""
     author = post.author
@@ -46,30 +62,23 @@ def check_post(post: Post) -> str | None:
     ):
         # The common case: every field within bounds; one pass over all the text decides.
         items = (*post.hashtags, *post.mentions, *post.links)
-        joined = "".join(
-            (
-                post.platform,
-                post.native_id,
-                post.text,
-                post.raw,
-                post.url,
-                author.id,
-                author.handle,
-                author.display_name,
-                post.lang,
-                post.lang_hint,
-                post.reply_to or "",
-                post.root_id or "",
-                post.quote_of or "",
-                post.repost_of or "",
-                *items,
-            )
-        )
-        if (
-            "\x00" not in joined
-            and (joined.isascii() or _text_error(joined) is None)
-            and (not items or max(map(len, items)) <= MAX_URL)
-        ):
+        if storable(
+            post.platform,
+            post.native_id,
+            post.text,
+            post.raw,
+            post.url,
+            author.id,
+            author.handle,
+            author.display_name,
+            post.lang,
+            post.lang_hint,
+            post.reply_to,
+            post.root_id,
+            post.quote_of,
+            post.repost_of,
+            *items,
+        ) and (not items or max(map(len, items)) <= MAX_URL):
             return None
     return _explain(post)
 
