@@ -75,3 +75,36 @@ def test_full_text_index_exists(db_url: str) -> None:
         indexes = {ix["name"] for ix in sa.inspect(engine).get_indexes("posts")}
         assert "ix_posts_search" in indexes
     engine.dispose()
+
+
+def test_the_full_text_index_is_rebuilt_without_positions(tmp_path: object) -> None:
+    # Posts stored under 0006 (an index with positions) are found again after 0007 rebuilt it.
+    from alembic import command
+
+    from veille.store.migrate import _config
+
+    engine = create_engine(f"sqlite:///{tmp_path}/fts.db")
+    upgrade(engine, "0006_source_health")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO posts (id, platform, native_id, search_text, conv_root, stored_at) "
+            "VALUES (1, 'p', '1', ' la gare du midi ', '1', 0)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO posts_fts (rowid, search_text) VALUES (1, ' la gare du midi ')"
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        sql = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE name = 'posts_fts'"
+        ).scalar()
+        assert "detail=none" in str(sql)
+        found = "SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?"
+        assert conn.exec_driver_sql(found, ('"gare" AND "midi"',)).all() == [(1,)]
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO posts_fts(posts_fts, rank) VALUES('integrity-check', 1)")
+        command.downgrade(_config(conn), "0006_source_health")
+    with engine.connect() as conn:
+        phrase = "SELECT rowid FROM posts_fts WHERE posts_fts MATCH '\"gare du midi\"'"
+        assert conn.exec_driver_sql(phrase).all() == [(1,)]
+    engine.dispose()

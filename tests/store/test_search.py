@@ -31,6 +31,9 @@ TEXTS = [
     "Polizeikontrolle auf der A3",
     "Attentat déjoué selon le parquet",
     "cafe or café, the same to the index",
+    "Le suspect_123 a fui vers la gare du nord",
+    "नमस्ते पुलिस हिंदी में",
+    "du midi à la gare, dans le désordre",
 ]
 
 QUERIES = [
@@ -48,6 +51,11 @@ QUERIES = [
     "contrôle*",
     "NOT police",
     "/polic[a-z]+/",
+    '"gare du n*"',
+    "suspect_123",
+    "suspect_12*",
+    "हिंदी",
+    "_",
 ]
 
 
@@ -132,3 +140,23 @@ def test_naughty_strings_as_queries(store: Store, archive: list[Post], shared_da
         expected = {p.native_id for p in archive if matcher.match(p)}
         assert {h.post.post.native_id for h in result.hits} <= expected
     assert answered > len(naughty) // 2
+
+
+def test_a_phrase_is_all_its_words_in_the_index_then_verified(
+    store: Store, archive: list[Post]
+) -> None:
+    # SQLite's index keeps no positions: both texts holding "gare", "du" and "midi" are
+    # candidates, and the matcher keeps the one where they are a phrase (PostgreSQL's index
+    # matches the phrase itself).
+    result = store.search('"gare du midi"')
+    assert result.indexed
+    assert result.candidates == (2 if store.engine.dialect.name == "sqlite" else 1)
+    assert [hit.post.post.text for hit in result.hits] == [TEXTS[0]]
+
+
+def test_a_literal_without_letters_or_digits_is_searched_by_scanning(
+    store: Store, archive: list[Post]
+) -> None:
+    result = store.search("_ OR police")
+    assert not result.indexed
+    assert result.candidates == len(archive)

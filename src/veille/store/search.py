@@ -2,7 +2,8 @@
 
 A query's *anchors* (literals at least one of which every matching post contains, see
 :mod:`veille.rules.anchors`) become a full-text query over the folded text: FTS5 ``MATCH`` on
-SQLite, ``to_tsvector @@ tsquery`` over the GIN index on PostgreSQL. Each candidate is then
+SQLite (an index of which posts hold each word, without positions: a phrase becomes all of its
+words), ``to_tsvector @@ tsquery`` over the GIN index on PostgreSQL. Each candidate is then
 checked with the compiled matcher, so the results are exactly the posts the rule would match
 (filters, ``NOT``, ``NEAR``, regexes included). A query without anchors (only ``NOT``, filters,
 regexes, or the evasion mode, which matches spellings no index holds) scans the time range
@@ -12,6 +13,7 @@ instead, up to a bound that the result reports.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Final
@@ -29,6 +31,9 @@ PAGE: Final = 500
 """Candidates fetched and verified at a time."""
 MAX_SCAN: Final = 200_000
 """Most posts a search without anchors reads (the result says when it stopped there)."""
+_INDEX_SEPARATORS: Final = re.compile(r"[^0-9A-Za-z@\x80-\U0010ffff]+")
+"""Where the SQLite index's ``ascii`` tokenizer (``tokenchars '@'``) cuts words: at every ASCII
+character but letters, digits and ``@``; any other character belongs to a word."""
 
 
 class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +75,8 @@ def search(
     rule = query if isinstance(query, Rule) else Rule.of("search", query)
     matcher = Matcher([dataclasses.replace(rule, enabled=True)])
     found = None if rule.evasion else anchors(rule.query)
+    if found and not all(map(_index_words, found)):
+        found = None  # a literal without letters or digits (``_``): no index holds it
     hits: list[SearchHit] = []
     candidates = 0
     complete = True
@@ -144,7 +151,15 @@ def _full_text(dialect: str, found: frozenset[Anchor]) -> Any:
     return sa.func.to_tsvector(simple, posts.c.search_text).op("@@")(tsquery)
 
 
+def _index_words(anchor: Anchor) -> list[str]:
+    """The words the SQLite index holds for an anchor's text (its ``ascii`` tokenizer's cut)."""
+    return [word for word in _INDEX_SEPARATORS.split(anchor.text) if word]
+
+
 def _fts5_term(anchor: Anchor) -> str:
-    """An anchor as an FTS5 string (a phrase when it has several words; ``*`` for a prefix)."""
-    quoted = '"' + anchor.text.replace('"', '""') + '"'
-    return quoted + "*" if anchor.kind == "prefix" else quoted
+    """An anchor as an FTS5 condition: all of its words (the index keeps no positions, so a
+    phrase is checked by the matcher), the last one as a prefix for a ``prefix`` anchor."""
+    quoted = [f'"{word}"' for word in _index_words(anchor)]  # '"' is a separator: never inside
+    if anchor.kind == "prefix":
+        quoted[-1] += "*"
+    return quoted[0] if len(quoted) == 1 else "(" + " AND ".join(quoted) + ")"
