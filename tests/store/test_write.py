@@ -92,6 +92,42 @@ def test_edit_without_edit_times_and_stale_copy(store: Store) -> None:
     assert (stored.post.text, stored.version) == ("v2", 2)
 
 
+def test_new_posts_are_written_without_looking_their_keys_up(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from veille.store.writer import BatchWriter
+
+    lookups: list[int] = []
+    lookup = BatchWriter._lookup_posts
+
+    def counted(self: BatchWriter, conn: object, keys: list[tuple[str, str]]) -> object:
+        lookups.append(len(keys))
+        return lookup(self, conn, keys)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(BatchWriter, "_lookup_posts", counted)
+    first = store.write_batch([post("1"), post("2", reply_to="1")], [[match()], []])
+    sqlite = store.engine.dialect.name == "sqlite"
+    assert lookups == ([] if sqlite else [2])  # SQLite bets that new posts are new
+    # One stored post among new ones: the bet is lost, rolled back, and the round written
+    # with lookups, exactly as if there had been no bet.
+    mixed = store.write_batch(
+        [post("3", reply_to="1"), post("1", "hello again", edited_at=T0), post("4")],
+        [[match("r2")], [], []],
+    )
+    assert lookups[-1] == 3
+    assert (mixed.inserted, mixed.edited, mixed.unchanged, mixed.matches) == (2, 1, 0, 1)
+    assert mixed.post_ids[1] == first.post_ids[0]
+    assert None not in mixed.post_ids
+    assert len(set(mixed.post_ids) | set(first.post_ids)) == 4
+    counts = store.counts()
+    assert (counts["posts"], counts["matches"]) == (4, 2)
+    assert store.post("mastodon", "1").version == 2  # type: ignore[union-attr]
+    stored = store.post("mastodon", "3")
+    assert stored is not None
+    assert stored.conversation_root == "1"
+    assert {h.post.post.native_id for h in store.search("hello").hits} == {"1", "2", "3", "4"}
+
+
 def test_same_post_twice_in_one_batch(store: Store) -> None:
     result = store.write_batch(
         [post("1", "a"), post("1", "b", edited_at=T0 + timedelta(seconds=1)), post("1", "b")]

@@ -103,6 +103,10 @@ class WriteResult(msgspec.Struct, kw_only=True):
     """Conversations (platform, root) flagged by this batch."""
 
 
+class _AlreadyStored(Exception):
+    """A round written as new held a post already stored (see BatchWriter._write_new_round)."""
+
+
 @dataclass(slots=True)
 class _Row:
     """What the batch needs to know of a stored (or just inserted) post."""
@@ -161,6 +165,9 @@ class BatchWriter:
             return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){tail}"  # noqa: S608
 
         self.sql_insert_post = insert("posts", _POST_COLUMNS)
+        self.sql_insert_new_posts = insert(
+            "posts", _POST_COLUMNS, " ON CONFLICT (platform, native_id) DO NOTHING"
+        )
         self.sql_insert_match = insert(
             "matches",
             _MATCH_COLUMNS,
@@ -215,7 +222,9 @@ class BatchWriter:
                 else:
                     refused.append(refusal(post, error, source, now))
         for round_ in _rounds(batch, valid):
-            self._write_round(conn, batch, round_, matches, folded, enrichments, now, result)
+            args = (conn, batch, round_, matches, folded, enrichments, now, result)
+            if not (self.sqlite and self.keep_all and self._write_new_round(*args)):
+                self._write_round(*args)
         if refused:
             conn.execute(sa.insert(quarantine), [quarantine_row(q) for q in refused])
             result.quarantined = len(refused)
@@ -224,6 +233,42 @@ class BatchWriter:
         return result
 
     # -- one round: each post key at most once -------------------------------------------------
+
+    def _write_new_round(
+        self,
+        conn: sa.Connection,
+        batch: Sequence[Post],
+        indices: list[int],
+        matches: Sequence[Sequence[Match]] | None,
+        folded: Sequence[str] | None,
+        enrichments: Sequence[Enrichment] | None,
+        now: datetime,
+        result: WriteResult,
+    ) -> bool:
+        """Write a round on the bet that none of its posts is stored yet (SQLite).
+
+        Most rounds hold only new posts: the posts are then inserted without looking their
+        keys up first (only when every post is kept: with ``keep = "matched"`` a stored post
+        that the bet would drop must still get its edit), the unique index telling whether one was stored after all (it then
+        skips the row). When one was, everything the round wrote is rolled back to a
+        savepoint and ``False`` returned, for :meth:`_write_round` to write it the usual way.
+        Saves ~6,400 machine instructions per post (callgrind, docs/benchmarks.md).
+        """
+        counts = (result.inserted, result.deleted, result.dropped)
+        conn.exec_driver_sql("SAVEPOINT new_round")
+        try:
+            self._write_round(
+                conn, batch, indices, matches, folded, enrichments, now, result, bet=True
+            )
+        except _AlreadyStored:
+            conn.exec_driver_sql("ROLLBACK TO new_round")
+            conn.exec_driver_sql("RELEASE new_round")
+            result.inserted, result.deleted, result.dropped = counts
+            for index in indices:
+                result.post_ids[index] = None
+            return False
+        conn.exec_driver_sql("RELEASE new_round")
+        return True
 
     def _write_round(
         self,
@@ -235,10 +280,13 @@ class BatchWriter:
         enrichments: Sequence[Enrichment] | None,
         now: datetime,
         result: WriteResult,
+        *,
+        bet: bool = False,
     ) -> None:
+        """Write one round; ``bet``: as if no post of it were stored (see _write_new_round)."""
         round_posts = [batch[i] for i in indices]
         keys = [(p.platform, p.native_id) for p in round_posts]
-        existing = self._lookup_posts(conn, keys)
+        existing = {} if bet else self._lookup_posts(conn, keys)
         known = {key: row.conv_root for key, row in existing.items()}
         parents = {(p.platform, p.reply_to) for p in round_posts if p.reply_to and not p.root_id}
         known.update(self._lookup_roots(conn, parents.difference(known)))
@@ -286,7 +334,7 @@ class BatchWriter:
                 for position, post_id in zip(fresh, ids, strict=True):
                     enrichment = enrichments[indices[position]]
                     plan.findings += findings.rows(post_id, 1, enrichment, found_at)
-        result.matches += self._execute(conn, plan)
+        result.matches += self._execute(conn, plan, bet=bet)
         if outcome is not None:
             self.threads.save(conn, outcome, archive)
             result.flagged.extend(outcome.flagged)
@@ -547,8 +595,11 @@ class BatchWriter:
 
     # -- statements ----------------------------------------------------------------------------
 
-    def _execute(self, conn: sa.Connection, plan: _Plan) -> int:
-        """Run a round's statements in dependency order; returns the number of new matches."""
+    def _execute(self, conn: sa.Connection, plan: _Plan, *, bet: bool = False) -> int:
+        """Run a round's statements in dependency order; returns the number of new matches.
+
+        ``bet``: the posts are inserted only where their key is not stored; raises
+        :class:`_AlreadyStored` when one was (see :meth:`_write_new_round`)."""
         cursor = conn.connection.cursor()
         try:
             if plan.fts_deletes:
@@ -560,7 +611,12 @@ class BatchWriter:
             if plan.deletes:
                 conn.execute(_MARK_DELETED, plan.deletes)
             if plan.inserts:
-                cursor.executemany(self.sql_insert_post, plan.inserts)
+                if bet:
+                    cursor.executemany(self.sql_insert_new_posts, plan.inserts)
+                    if cursor.rowcount != len(plan.inserts):
+                        raise _AlreadyStored
+                else:
+                    cursor.executemany(self.sql_insert_post, plan.inserts)
                 if self.sqlite and plan.fresh_ids is not None:
                     cursor.execute(self.sql_fts_copy, plan.fresh_ids)
             if plan.fts_inserts:
