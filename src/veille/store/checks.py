@@ -30,7 +30,7 @@ def storable_python(*values: str | None) -> bool:
 try:
     # The same answers, and it leaves each string's UTF-8 form cached with the string: the
     # worker's msgpack encoder and the SQLite driver then reuse it (see _textcheck.c).
-    from veille.store._textcheck import storable  # type: ignore[import-not-found]
+    from veille.store._textcheck import storable as storable  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - pip install -e . builds it
     storable = storable_python
 
