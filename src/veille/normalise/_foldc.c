@@ -169,16 +169,17 @@ static PyObject *fold(PyObject *module, PyObject *text) {
     Py_ssize_t m = b.len;
     const char *cls = b.cls;
     Py_UCS4 *scan = PyMem_Malloc((2 * m + 2) * sizeof(Py_UCS4));
-    if (!scan) goto nomem;
-    Py_ssize_t scan_len = 0;
-    PyObject *spans = PyList_New(0);
+    /* Start and end of each token, turned into the list once at the end (no appends). */
+    Py_ssize_t *flat = PyMem_Malloc((2 * m + 2) * sizeof(Py_ssize_t));
     PyObject *tags = PyList_New(0);
-    if (!spans || !tags) {
+    if (!scan || !flat || !tags) {
         PyMem_Free(scan);
-        Py_XDECREF(spans);
+        PyMem_Free(flat);
         Py_XDECREF(tags);
+        if (!PyErr_Occurred()) PyErr_NoMemory();
         goto fail;
     }
+    Py_ssize_t scan_len = 0;
     Py_ssize_t tokens = 0, p = 0;
     scan[scan_len++] = ' ';
     while (p < m) {
@@ -203,21 +204,18 @@ static PyObject *fold(PyObject *module, PyObject *text) {
         }
         if (tokens) scan[scan_len++] = ' ';
         for (Py_ssize_t k = text_from; k < e; k++) scan[scan_len++] = b.chars[k];
-        PyObject *start = PyLong_FromSsize_t(b.start[s]);
-        PyObject *end = PyLong_FromSsize_t(b.end[e - 1]);
-        int bad = !start || !end || PyList_Append(spans, start) < 0 || PyList_Append(spans, end) < 0;
-        Py_XDECREF(start);
-        Py_XDECREF(end);
-        if (!bad && tag) {
+        flat[2 * tokens] = b.start[s];
+        flat[2 * tokens + 1] = b.end[e - 1];
+        if (tag) {
             PyObject *index = PyLong_FromSsize_t(tokens);
-            bad = !index || PyList_Append(tags, index) < 0;
+            int bad = !index || PyList_Append(tags, index) < 0;
             Py_XDECREF(index);
-        }
-        if (bad) {
-            PyMem_Free(scan);
-            Py_DECREF(spans);
-            Py_DECREF(tags);
-            goto fail;
+            if (bad) {
+                PyMem_Free(scan);
+                PyMem_Free(flat);
+                Py_DECREF(tags);
+                goto fail;
+            }
         }
         tokens++;
         p = e;
@@ -226,12 +224,27 @@ static PyObject *fold(PyObject *module, PyObject *text) {
     PyObject *scan_str = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, scan, scan_len);
     PyMem_Free(scan);
     buffer_free(&b);
-    if (!scan_str) {
-        Py_DECREF(spans);
+    PyObject *spans = scan_str ? PyList_New(2 * tokens) : NULL;
+    for (Py_ssize_t k = 0; spans && k < 2 * tokens; k++) {
+        PyObject *number = PyLong_FromSsize_t(flat[k]);
+        if (!number) {
+            Py_CLEAR(spans);
+            break;
+        }
+        PyList_SET_ITEM(spans, k, number);
+    }
+    PyMem_Free(flat);
+    PyObject *out = spans ? PyTuple_New(3) : NULL;
+    if (!out) {
+        Py_XDECREF(scan_str);
+        Py_XDECREF(spans);
         Py_DECREF(tags);
         return NULL;
     }
-    return Py_BuildValue("(NNN)", scan_str, spans, tags);
+    PyTuple_SET_ITEM(out, 0, scan_str);
+    PyTuple_SET_ITEM(out, 1, spans);
+    PyTuple_SET_ITEM(out, 2, tags);
+    return out;
 
 nomem:
     PyErr_NoMemory();
