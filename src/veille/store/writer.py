@@ -248,11 +248,12 @@ class BatchWriter:
         """Write a round on the bet that none of its posts is stored yet (SQLite).
 
         Most rounds hold only new posts: the posts are then inserted without looking their
-        keys up first (only when every post is kept: with ``keep = "matched"`` a stored post
-        that the bet would drop must still get its edit), the unique index telling whether one was stored after all (it then
+        keys up first, the unique index telling whether one was stored after all (it then
         skips the row). When one was, everything the round wrote is rolled back to a
         savepoint and ``False`` returned, for :meth:`_write_round` to write it the usual way.
-        Saves ~6,400 machine instructions per post (callgrind, docs/benchmarks.md).
+        Used only when every post is kept: with ``keep = "matched"`` a stored post that the
+        bet would drop must still get its edit. Saves ~6,400 machine instructions per post
+        (callgrind, docs/benchmarks.md).
         """
         counts = (result.inserted, result.deleted, result.dropped)
         conn.exec_driver_sql("SAVEPOINT new_round")
