@@ -10,6 +10,7 @@ rows (see docs/benchmarks.md); the rest uses Core.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -223,8 +224,11 @@ class BatchWriter:
                     refused.append(refusal(post, error, source, now))
         for round_ in _rounds(batch, valid):
             args = (conn, batch, round_, matches, folded, enrichments, now, result)
-            if not (self.sqlite and self.keep_all and self._write_new_round(*args)):
-                self._write_round(*args)
+            if self.sqlite and self.keep_all:
+                as_new = functools.partial(self._write_round, *args, bet=True)
+                if self._write_new_round(conn, round_, result, as_new):
+                    continue
+            self._write_round(*args)
         if refused:
             conn.execute(sa.insert(quarantine), [quarantine_row(q) for q in refused])
             result.quarantined = len(refused)
@@ -237,15 +241,12 @@ class BatchWriter:
     def _write_new_round(
         self,
         conn: sa.Connection,
-        batch: Sequence[Post],
         indices: list[int],
-        matches: Sequence[Sequence[Match]] | None,
-        folded: Sequence[str] | None,
-        enrichments: Sequence[Enrichment] | None,
-        now: datetime,
         result: WriteResult,
+        write: Callable[[], None],
     ) -> bool:
-        """Write a round on the bet that none of its posts is stored yet (SQLite).
+        """Run ``write`` (the round, written as new) on the bet that none of its posts is stored
+        yet (SQLite).
 
         Most rounds hold only new posts: the posts are then inserted without looking their
         keys up first, the unique index telling whether one was stored after all (it then
@@ -258,9 +259,7 @@ class BatchWriter:
         counts = (result.inserted, result.deleted, result.dropped)
         conn.exec_driver_sql("SAVEPOINT new_round")
         try:
-            self._write_round(
-                conn, batch, indices, matches, folded, enrichments, now, result, bet=True
-            )
+            write()
         except _AlreadyStored:
             conn.exec_driver_sql("ROLLBACK TO new_round")
             conn.exec_driver_sql("RELEASE new_round")
