@@ -126,6 +126,12 @@ def test_new_posts_are_written_without_looking_their_keys_up(
     assert stored is not None
     assert stored.conversation_root == "1"
     assert {h.post.post.native_id for h in store.search("hello").hits} == {"1", "2", "3", "4"}
+    # A lost bet: the next round is written without one (a source re-delivering what it sent
+    # would otherwise pay twice), the one after bets again.
+    store.write_batch([post("5")])
+    store.write_batch([post("6")])
+    assert lookups[-2:] == ([3, 1] if sqlite else [1, 1])
+    assert store.counts()["posts"] == 6
 
 
 def test_same_post_twice_in_one_batch(store: Store) -> None:

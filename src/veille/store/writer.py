@@ -103,6 +103,21 @@ class WriteResult(msgspec.Struct, kw_only=True):
     flagged: list[tuple[str, str]] = msgspec.field(default_factory=list)
     """Conversations (platform, root) flagged by this batch."""
 
+    def add(self, part: WriteResult) -> None:
+        """Count in ``part``, the result of some posts of the same batch."""
+        for name in self.__struct_fields__:
+            value = getattr(part, name)
+            if isinstance(value, int):
+                setattr(self, name, getattr(self, name) + value)
+        self.post_ids = [
+            a if b is None else b for a, b in zip(self.post_ids, part.post_ids, strict=True)
+        ]
+        self.flagged += part.flagged
+
+
+MAX_ROUNDS_WITHOUT_BET: Final = 64
+"""Most rounds written the usual way after lost bets (see BatchWriter._write_new_round)."""
+
 
 class _AlreadyStored(Exception):
     """A round written as new held a post already stored (see BatchWriter._write_new_round)."""
@@ -156,6 +171,8 @@ class BatchWriter:
         self.follow_window = follow_window
         self.sql = Dialect(engine)
         self.threads = ConversationWriter(self.sql)
+        self._bet_backoff = 0
+        self._rounds_without_bet = 0
         self.sqlite = self.sql.sqlite
         self.bind_time = time_binder(self.dialect)
         mark = "?" if self.sqlite else "%s"
@@ -223,12 +240,15 @@ class BatchWriter:
                 else:
                     refused.append(refusal(post, error, source, now))
         for round_ in _rounds(batch, valid):
-            args = (conn, batch, round_, matches, folded, enrichments, now, result)
-            if self.sqlite and self.keep_all:
-                as_new = functools.partial(self._write_round, *args, bet=True)
-                if self._write_new_round(conn, round_, result, as_new):
+            args = (conn, batch, round_, matches, folded, enrichments, now)
+            if self._may_bet():
+                part = WriteResult(post_ids=[None] * len(batch))
+                if self._write_new_round(
+                    conn, functools.partial(self._write_round, *args, part, bet=True)
+                ):
+                    result.add(part)
                     continue
-            self._write_round(*args)
+            self._write_round(*args, result)
         if refused:
             conn.execute(sa.insert(quarantine), [quarantine_row(q) for q in refused])
             result.quarantined = len(refused)
@@ -238,36 +258,41 @@ class BatchWriter:
 
     # -- one round: each post key at most once -------------------------------------------------
 
-    def _write_new_round(
-        self,
-        conn: sa.Connection,
-        indices: list[int],
-        result: WriteResult,
-        write: Callable[[], None],
-    ) -> bool:
-        """Run ``write`` (the round, written as new) on the bet that none of its posts is stored
-        yet (SQLite).
+    def _may_bet(self) -> bool:
+        """Whether to write the next round on the bet that its posts are new (SQLite, every
+        post kept), unless bets were lost lately (see :meth:`_write_new_round`)."""
+        if not (self.sqlite and self.keep_all):
+            return False
+        if self._rounds_without_bet:
+            self._rounds_without_bet -= 1
+            return False
+        return True
+
+    def _write_new_round(self, conn: sa.Connection, write: Callable[[], None]) -> bool:
+        """Run ``write`` (a round, written as new) on the bet that none of its posts is stored
+        yet; ``False`` when the bet was lost, with nothing written.
 
         Most rounds hold only new posts: the posts are then inserted without looking their
         keys up first, the unique index telling whether one was stored after all (it then
         skips the row). When one was, everything the round wrote is rolled back to a
-        savepoint and ``False`` returned, for :meth:`_write_round` to write it the usual way.
-        Used only when every post is kept: with ``keep = "matched"`` a stored post that the
-        bet would drop must still get its edit. Saves ~6,400 machine instructions per post
-        (callgrind, docs/benchmarks.md).
+        savepoint, for :meth:`_write_round` to write it the usual way. A source that keeps
+        re-delivering what it sent (a polled timeline) would lose every bet and pay twice, so
+        each lost bet doubles the number of rounds written without one (up to
+        :data:`MAX_ROUNDS_WITHOUT_BET`); a won bet resets it. Used only when every post is kept:
+        with ``keep = "matched"`` a stored post that the bet would drop must still get its edit.
+        Saves ~6,400 machine instructions per post (callgrind, docs/benchmarks.md).
         """
-        counts = (result.inserted, result.deleted, result.dropped)
         conn.exec_driver_sql("SAVEPOINT new_round")
         try:
             write()
         except _AlreadyStored:
             conn.exec_driver_sql("ROLLBACK TO new_round")
             conn.exec_driver_sql("RELEASE new_round")
-            result.inserted, result.deleted, result.dropped = counts
-            for index in indices:
-                result.post_ids[index] = None
+            self._bet_backoff = min(max(1, 2 * self._bet_backoff), MAX_ROUNDS_WITHOUT_BET)
+            self._rounds_without_bet = self._bet_backoff
             return False
         conn.exec_driver_sql("RELEASE new_round")
+        self._bet_backoff = 0
         return True
 
     def _write_round(
