@@ -7,9 +7,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from veille.model import Author, Match, Post, Quarantined
 from veille.store import Store
+from veille.store.schema import posts
+from veille.store.writer import _DEFAULT_AT, _POST_COLUMNS, _lean
 from veille.testing import FakeClock
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -24,10 +29,10 @@ def match(rule: str = "r1", version: int = 1, **fields: object) -> Match:
     return Match(rule=rule, version=version, spans=((0, 5),), terms={"hello": ((0, 5),)}, **fields)  # type: ignore[arg-type]
 
 
-def test_posts_round_trip_every_field(store: Store) -> None:
-    original = Post(
+def every_field(native_id: str = "at://did:plc:abc/app.bsky.feed.post/3k") -> Post:
+    return Post(
         platform="bluesky",
-        native_id="at://did:plc:abc/app.bsky.feed.post/3k",
+        native_id=native_id,
         text="Politie in Gent 🚓 #veiligheid",
         author=Author(id="did:plc:abc", handle="a.bsky.social", display_name="Ä", followers=12),
         url="https://bsky.app/profile/a/post/3k",
@@ -44,6 +49,10 @@ def test_posts_round_trip_every_field(store: Store) -> None:
         links=("https://example.org/a?b=c",),
         raw='{"k": "v"}',
     )
+
+
+def test_posts_round_trip_every_field(store: Store) -> None:
+    original = every_field()
     result = store.write_batch([original])
     assert result.inserted == 1
     stored = store.post("bluesky", original.native_id)
@@ -52,6 +61,51 @@ def test_posts_round_trip_every_field(store: Store) -> None:
     assert stored.conversation_root == "at://x/0"
     assert stored.version == 1
     assert store.post_by_id(stored.id) == stored
+
+
+def test_columns_left_out_of_an_insert_read_back_as_when_bound(store: Store) -> None:
+    """A batch of bare posts is inserted without the columns they all leave at their default
+    (writer._lean); its rows are those of a bare post inserted beside one that fills them."""
+    store.write_batch([post("alone", text="")])
+    store.write_batch([post("beside", text=""), every_field()])
+    ignored = {"id", "native_id", "conv_root", "stored_at"}
+    columns = [c for c in posts.c if c.name not in ignored]
+    with store.engine.connect() as conn:
+        rows = {
+            row.native_id: row[1:]
+            for row in conn.execute(sa.select(posts.c.native_id, *columns))
+            if row.native_id in {"alone", "beside"}
+        }
+    assert rows["alone"] == rows["beside"]
+    assert store.post("mastodon", "alone").post == post("alone", text="")  # type: ignore[union-attr]
+
+
+def defaults_of_columns() -> list[object]:
+    """Each post column's default as the writer knows it; the required ones get a marker."""
+    at_default = dict(_DEFAULT_AT)
+    return [at_default.get(at, "required") for at in range(len(_POST_COLUMNS))]
+
+
+@given(
+    st.lists(
+        st.tuples(*[st.sampled_from([default, "x", None]) for default in defaults_of_columns()]),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_lean_leaves_out_exactly_the_columns_at_their_default(
+    rows: list[tuple[object, ...]],
+) -> None:
+    kept, cut = _lean(rows)
+    defaults = defaults_of_columns()
+    for at, default in enumerate(defaults):
+        all_default = all(row[at] == default for row in rows)
+        assert (at not in kept) == (all_default and at in dict(_DEFAULT_AT))
+    restored = [
+        tuple(row[kept.index(at)] if at in kept else defaults[at] for at in range(len(defaults)))
+        for row in cut
+    ]
+    assert restored == rows
 
 
 def test_redelivery_is_a_no_op(store: Store) -> None:
