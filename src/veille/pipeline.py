@@ -154,9 +154,10 @@ only once every one is computed)."""
 class Processor:
     """normalise → language → fold → match → enrich for a batch; pure, no I/O.
 
-    Stages run one after the other over the whole batch, so that a step with a batch form
-    (:class:`BatchLanguage`, :class:`BatchEnricher`) is called once per batch; should that call
-    raise, the step is run again item by item. The first stage that raises for an item
+    Stages run one after the other, each called once over the whole batch (a step with a batch
+    form, :class:`BatchLanguage` or :class:`BatchEnricher`, then sees it all at once; a call per
+    item would cost a frame and a list per post); should that call raise, the stage is run
+    again item by item. The first stage that raises for an item
     quarantines it with the stage's name and the error, and the batch goes on.
     """
 
@@ -177,12 +178,10 @@ class Processor:
         out = Processed()
         rejected: list[tuple[int, Quarantined]] = []
         todo = self._normalise(items, rejected)
-        batched = isinstance(self.language, BatchLanguage)
-        todo = self._stage(todo, "normalise", self._decide_language, batched, rejected)
-        todo = self._stage(todo, "match", self._match, False, rejected)
+        todo = self._stage(todo, "normalise", self._decide_language, rejected)
+        todo = self._stage(todo, "match", self._match, rejected)
         for step in self.enrichers:
-            work = functools.partial(self._enrich, step)
-            todo = self._stage(todo, "enrich", work, isinstance(step, BatchEnricher), rejected)
+            todo = self._stage(todo, "enrich", functools.partial(self._enrich, step), rejected)
         # One comprehension per field rather than five list extensions per item.
         out.posts = [post for one in todo for post in one.posts]
         out.sources = [one.item.source for one in todo for _ in one.posts]
@@ -223,12 +222,11 @@ class Processor:
         todo: list[_Item],
         stage: Stage,
         work: Work,
-        batched: bool,
         rejected: list[tuple[int, Quarantined]],
     ) -> list[_Item]:
-        """``work`` over the whole batch when the step has a batch form (``batched``), else
-        (or when that raises) item by item, quarantining the items it raises for."""
-        if batched and len(todo) > 1:
+        """``work`` over the whole batch, or when that raises, item by item, quarantining the
+        items it raises for (the stages are pure: a second run gives the same results)."""
+        if len(todo) > 1:
             try:
                 work(todo)
                 return todo
@@ -262,8 +260,9 @@ class Processor:
 
     def _match(self, todo: list[_Item]) -> None:
         match = self.matcher.match
-        for one in todo:
-            one.matches = [match(p, f) for p, f in zip(one.posts, one.folded, strict=True)]
+        found = [[match(p, f) for p, f in zip(one.posts, one.folded, strict=True)] for one in todo]
+        for one, matches in zip(todo, found, strict=True):
+            one.matches = matches
             if self.enrichers:
                 one.enrichments = [Enrichment(lang=post.lang) for post in one.posts]
 
