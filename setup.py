@@ -1,7 +1,7 @@
 """Build the optional compiled helpers: the word cutter of ``veille.normalise.fold``, the text
-check of ``veille.store.checks`` and the time conversion of ``veille.store.types`` (each has a
-pure-Python fallback for when a C compiler or the Python headers are missing). Everything else
-is in pyproject.toml."""
+check of ``veille.store.checks``, the row cutter of ``veille.store.rows`` and the time
+conversion of ``veille.store.types`` (each has a pure-Python fallback for when a C compiler or
+the Python headers are missing). Everything else is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -16,6 +16,12 @@ setup(
         Extension(
             "veille.store._textcheck",
             ["src/veille/store/_textcheck.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
+        Extension(
+            "veille.store._rowsc",
+            ["src/veille/store/_rowsc.c"],
             extra_compile_args=["-O2"],
             optional=True,
         ),

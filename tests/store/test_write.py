@@ -8,13 +8,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import given
-from hypothesis import strategies as st
 
 from veille.model import Author, Match, Post, Quarantined
 from veille.store import Store
 from veille.store.schema import posts
-from veille.store.writer import _DEFAULT_AT, _POST_COLUMNS, _lean
 from veille.testing import FakeClock
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -65,7 +62,7 @@ def test_posts_round_trip_every_field(store: Store) -> None:
 
 def test_columns_left_out_of_an_insert_read_back_as_when_bound(store: Store) -> None:
     """A batch of bare posts is inserted without the columns they all leave at their default
-    (writer._lean); its rows are those of a bare post inserted beside one that fills them."""
+    (veille.store.rows); its rows are those of a bare post inserted beside one that fills them."""
     store.write_batch([post("alone", text="")])
     store.write_batch([post("beside", text=""), every_field()])
     ignored = {"id", "native_id", "conv_root", "stored_at"}
@@ -78,34 +75,6 @@ def test_columns_left_out_of_an_insert_read_back_as_when_bound(store: Store) -> 
         }
     assert rows["alone"] == rows["beside"]
     assert store.post("mastodon", "alone").post == post("alone", text="")  # type: ignore[union-attr]
-
-
-def defaults_of_columns() -> list[object]:
-    """Each post column's default as the writer knows it; the required ones get a marker."""
-    at_default = dict(_DEFAULT_AT)
-    return [at_default.get(at, "required") for at in range(len(_POST_COLUMNS))]
-
-
-@given(
-    st.lists(
-        st.tuples(*[st.sampled_from([default, "x", None]) for default in defaults_of_columns()]),
-        min_size=1,
-        max_size=6,
-    )
-)
-def test_lean_leaves_out_exactly_the_columns_at_their_default(
-    rows: list[tuple[object, ...]],
-) -> None:
-    kept, cut = _lean(rows)
-    defaults = defaults_of_columns()
-    for at, default in enumerate(defaults):
-        all_default = all(row[at] == default for row in rows)
-        assert (at not in kept) == (all_default and at in dict(_DEFAULT_AT))
-    restored = [
-        tuple(row[kept.index(at)] if at in kept else defaults[at] for at in range(len(defaults)))
-        for row in cut
-    ]
-    assert restored == rows
 
 
 def test_redelivery_is_a_no_op(store: Store) -> None:

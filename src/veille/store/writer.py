@@ -26,6 +26,7 @@ from veille import conversations as conv
 from veille.model import Enrichment, Match, Post, Quarantined
 from veille.store import findings
 from veille.store.checks import check_post, quarantine_row, refusal
+from veille.store.rows import lean
 from veille.store.schema import (
     cursors,
     post_versions,
@@ -90,7 +91,7 @@ _POST_DEFAULTS: Final[Mapping[str, Any]] = {
     "version": 1,
 }
 """The value a new post row takes for each column the insert may leave out (the column's
-server default, or ``NULL``): see :func:`_lean`."""
+server default, or ``NULL``): see :mod:`veille.store.rows`."""
 
 _DEFAULT_AT: Final = tuple(
     (_POST_COLUMNS.index(name), value) for name, value in _POST_DEFAULTS.items()
@@ -659,7 +660,7 @@ class BatchWriter:
             if plan.deletes:
                 conn.execute(_MARK_DELETED, plan.deletes)
             if plan.inserts:
-                kept, rows = _lean(plan.inserts)
+                kept, rows = lean(plan.inserts, _DEFAULT_AT)
                 cursor.executemany(self._post_insert(kept, bet), rows)
                 if bet and cursor.rowcount != len(rows):
                     raise _AlreadyStored
@@ -775,23 +776,6 @@ def _insert_sql(mark: str, table: str, columns: Sequence[str], tail: str = "") -
     # Only our own constant table and column names go into the text; values are bound.
     marks = ", ".join([mark] * len(columns))
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){tail}"  # noqa: S608
-
-
-def _lean(rows: list[tuple[Any, ...]]) -> tuple[tuple[int, ...], list[tuple[Any, ...]]]:
-    """The positions of the post columns worth inserting, and ``rows`` cut to them.
-
-    A column that every row leaves at its default (:data:`_POST_DEFAULTS`) is left out of the
-    insert, which then writes that default: most posts have no URL, quote, edit … and binding
-    those ~16 values for every row cost ~13,000 machine instructions per post (callgrind,
-    docs/benchmarks.md), against ~1,000 for cutting the rows by transposing them twice.
-    """
-    columns = list(zip(*rows, strict=True))
-    count = len(rows)
-    dropped = {at for at, default in _DEFAULT_AT if columns[at].count(default) == count}
-    kept = tuple(at for at in range(len(columns)) if at not in dropped)
-    if not dropped:
-        return kept, rows
-    return kept, list(zip(*[columns[at] for at in kept], strict=True))
 
 
 def _rounds(batch: Sequence[Post], valid: list[int]) -> list[list[int]]:
