@@ -14,6 +14,7 @@ from veille import conversations as conv
 from veille.model import Author, Finding, Match, Post, Quarantined, Urgency
 from veille.store import findings as findings_table
 from veille.store.schema import (
+    conversation_halves,
     conversations,
     matches,
     metadata,
@@ -240,11 +241,10 @@ def thread(conn: sa.Connection, platform: str, root: str, *, limit: int) -> list
     A post whose parent is not stored hangs under the root when the root is stored, else it
     starts a tree of its own.
     """
-    c = posts.c
+    replies, top_post = conversation_halves(platform, root)
     query = (
-        sa.select(posts)
-        .where(c.platform == platform, c.conv_root == root)
-        .order_by(c.created_at, c.id)
+        sa.union_all(sa.select(posts).where(replies), sa.select(posts).where(top_post))
+        .order_by("created_at", "id")
         .limit(limit)
     )
     rows = list(conn.execute(query))

@@ -28,6 +28,7 @@ from veille.store.schema import (
     conversations,
     matches,
     metadata,
+    of_conversation,
     posts,
     quarantine,
 )
@@ -269,7 +270,7 @@ class Retention:
             emptied = conn.execute(
                 conversations.delete().where(
                     sa.tuple_(c.platform, c.root).in_(sorted(touched)),
-                    ~sa.exists().where(posts.c.platform == c.platform, posts.c.conv_root == c.root),
+                    ~sa.exists().where(of_conversation(c.platform, c.root)),
                 )
             )
             out.conversations = emptied.rowcount

@@ -11,7 +11,13 @@ import orjson
 import sqlalchemy as sa
 
 from veille import conversations as conv
-from veille.store.schema import conversation_participants, conversations, posts
+from veille.store.schema import (
+    conversation_halves,
+    conversation_participants,
+    conversations,
+    of_conversation,
+    posts,
+)
 from veille.store.sql import CHUNK, Dialect, as_time, by_platform, chunks, next_ids
 from veille.store.types import time_binder
 
@@ -71,6 +77,16 @@ class ConversationWriter:
         )
         assignments = ", ".join(f"{name} = {mark}" for name in _CONVERSATION_FIELDS)
         self.sql_update = f"UPDATE conversations SET {assignments} WHERE id = {mark}"  # noqa: S608
+        # Which provisional roots have posts, in the two halves of conversation_halves, for
+        # the raw cursor (a batch can hold thousands of replies).
+        self.sql_waiting = (
+            sql.where_platform(
+                "SELECT DISTINCT conv_root FROM posts", "conv_root <> native_id AND conv_root"
+            ),
+            sql.where_platform(
+                "SELECT native_id FROM posts", "conv_root = native_id AND native_id"
+            ),
+        )
         self.sql_join = (
             "INSERT INTO conversation_participants (conversation_id, author) "  # noqa: S608
             f"VALUES ({mark}, {mark}) ON CONFLICT DO NOTHING"
@@ -80,20 +96,17 @@ class ConversationWriter:
         """Move posts and conversations from provisional roots that turned out to be replies."""
         if not relinks:
             return
-        sql = self.sql.where_platform("SELECT DISTINCT conv_root FROM posts", "conv_root")
         waiting = {
             (platform, root)
             for platform, roots in by_platform(relinks)
+            for sql in self.sql_waiting
             for (root,) in self.sql.select_in(conn, sql, platform, roots)
         }
         if not waiting:
             return
-        conn.execute(
-            sa.update(posts)
-            .where(posts.c.platform == sa.bindparam("p"), posts.c.conv_root == sa.bindparam("old"))
-            .values(conv_root=sa.bindparam("new")),
-            [{"p": p, "old": old, "new": relinks[(p, old)]} for p, old in waiting],
-        )
+        moves = [{"p": p, "old": old, "new": relinks[(p, old)]} for p, old in waiting]
+        for half in conversation_halves(sa.bindparam("p"), sa.bindparam("old")):
+            conn.execute(sa.update(posts).where(half).values(conv_root=sa.bindparam("new")), moves)
         moved = self.load(conn, waiting)
         if not moved:
             return
@@ -147,24 +160,14 @@ class ConversationWriter:
     ) -> dict[conv.Key, conv.ArchiveStats]:
         found: dict[conv.Key, conv.ArchiveStats] = {}
         c = posts.c
+        columns = (c.conv_root, sa.func.count(), sa.func.min(_ACTIVITY), sa.func.max(_ACTIVITY))
         for platform, roots in by_platform(keys):
             for chunk in chunks(roots):
-                query = (
-                    sa.select(
-                        c.conv_root,
-                        sa.func.count(),
-                        sa.func.min(_ACTIVITY),
-                        sa.func.max(_ACTIVITY),
-                    )
-                    .where(c.platform == platform, c.conv_root.in_(chunk))
-                    .group_by(c.conv_root)
-                )
-                for root, count, first, last in conn.execute(query):
-                    found[(platform, root)] = conv.ArchiveStats(
-                        post_count=count,
-                        first_activity=as_time(first),
-                        last_activity=as_time(last),
-                    )
+                for half in conversation_halves(platform, chunk):
+                    query = sa.select(*columns).where(half).group_by(c.conv_root)
+                    for root, count, first, last in conn.execute(query):
+                        key = (platform, root)
+                        found[key] = _add_stats(found.get(key), count, first, last)
         return found
 
     def save(
@@ -233,13 +236,11 @@ class ConversationWriter:
         """Add the authors of the stored posts of newly flagged (or merged) conversations."""
         if not items:
             return
-        c, k = posts.c, conversations.c
+        k = conversations.c
         ids = [item.id for item in items]
         select = (
             sa.select(k.id, _PARTICIPANT)
-            .select_from(
-                posts.join(conversations, sa.and_(k.platform == c.platform, k.root == c.conv_root))
-            )
+            .select_from(posts.join(conversations, of_conversation(k.platform, k.root)))
             .where(k.id.in_(ids), _PARTICIPANT != "")
             .distinct()
         )
@@ -274,3 +275,20 @@ class ConversationWriter:
                 .where(conversations.c.id.in_(wanted[start : start + CHUNK]))
                 .values(participants=count)
             )
+
+
+def _add_stats(
+    known: conv.ArchiveStats | None, count: int, first: Any, last: Any
+) -> conv.ArchiveStats:
+    """``known`` (the other half of a conversation, see ``conversation_halves``) with ``count``
+    more posts active from ``first`` to ``last`` (raw values)."""
+    first_at, last_at = as_time(first), as_time(last)
+    if known is None:
+        return conv.ArchiveStats(post_count=count, first_activity=first_at, last_activity=last_at)
+    firsts = [t for t in (known.first_activity, first_at) if t is not None]
+    lasts = [t for t in (known.last_activity, last_at) if t is not None]
+    return conv.ArchiveStats(
+        post_count=known.post_count + count,
+        first_activity=min(firsts, default=None),
+        last_activity=max(lasts, default=None),
+    )
