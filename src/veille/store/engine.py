@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+# isort: off
+# Before the first import of sqlite3 in the process: SQLite takes its process-wide settings only
+# before it starts (see the module).
+from veille.store import sqlite_setup  # noqa: F401
+
+# isort: on
 import sqlite3
 import threading
 from collections import deque
