@@ -43,7 +43,7 @@ from veille.bus.memory import Channel, ChannelClosed
 from veille.clock import Clock, utcnow
 from veille.model import Enrichment, Match, Post, Quarantined, RawItem, Stage
 from veille.normalise.fold import Folded, fold
-from veille.normalise.registry import mapper_for
+from veille.normalise.registry import Mapper, mapper_for
 from veille.sources.base import Batch, Source
 from veille.store.checks import MAX_ID, MAX_PLATFORM, check_post
 
@@ -142,8 +142,8 @@ class _Item:
     item: RawItem
     posts: list[Post]
     folded: list[Folded]
-    matches: list[list[Match]] = field(default_factory=list)
-    enrichments: list[Enrichment] = field(default_factory=list)
+    matches: Sequence[list[Match]] = ()
+    enrichments: Sequence[Enrichment] = ()
 
 
 Work = Callable[[list[_Item]], None]
@@ -196,9 +196,17 @@ class Processor:
         self, items: Sequence[RawItem], rejected: list[tuple[int, Quarantined]]
     ) -> list[_Item]:
         todo: list[_Item] = []
+        mappers: dict[str, Mapper] = {}
         for index, item in enumerate(items):
             try:
-                mapped = mapper_for(item.platform)(item)
+                mapper = mappers.get(item.platform)
+                if mapper is None:
+                    mapper = mappers[item.platform] = mapper_for(item.platform)
+                mapped = mapper(item)
+                if isinstance(mapped, Post) and check_post(mapped) is None:
+                    # The usual item: one post the store accepts (no loop, no list to fill).
+                    todo.append(_Item(index, item, [mapped], [fold(mapped.text)]))
+                    continue
                 posts: list[Post] = []
                 for post in (mapped,) if isinstance(mapped, Post) else mapped:
                     refused = check_post(post)
