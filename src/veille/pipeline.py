@@ -35,6 +35,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import attrgetter
 from typing import Any, Final, Protocol, runtime_checkable
 
 import msgspec
@@ -146,6 +148,11 @@ class _Item:
     enrichments: Sequence[Enrichment] = ()
 
 
+_POSTS: Final = attrgetter("posts")
+_MATCHES: Final = attrgetter("matches")
+_FOLDED: Final = attrgetter("folded")
+_ENRICHMENTS: Final = attrgetter("enrichments")
+
 Work = Callable[[list[_Item]], None]
 """A stage over some items: all or nothing for the items it is given (it assigns its results
 only once every one is computed)."""
@@ -182,12 +189,12 @@ class Processor:
         todo = self._stage(todo, "match", self._match, rejected)
         for step in self.enrichers:
             todo = self._stage(todo, "enrich", functools.partial(self._enrich, step), rejected)
-        # One comprehension per field rather than five list extensions per item.
-        out.posts = [post for one in todo for post in one.posts]
+        # One C-level pass per field rather than five list extensions per item.
+        out.posts = list(chain.from_iterable(map(_POSTS, todo)))
         out.sources = [one.item.source for one in todo for _ in one.posts]
-        out.matches = [found for one in todo for found in one.matches]
-        out.folded = [f.scan for one in todo for f in one.folded]
-        out.enrichments = [e for one in todo for e in one.enrichments]
+        out.matches = list(chain.from_iterable(map(_MATCHES, todo)))
+        out.folded = [f.scan for f in chain.from_iterable(map(_FOLDED, todo))]
+        out.enrichments = list(chain.from_iterable(map(_ENRICHMENTS, todo)))
         rejected.sort(key=lambda r: r[0])  # stable: an item's own records keep their order
         out.quarantined = [q for _, q in rejected]
         return out
@@ -268,7 +275,12 @@ class Processor:
 
     def _match(self, todo: list[_Item]) -> None:
         match = self.matcher.match
-        found = [[match(p, f) for p, f in zip(one.posts, one.folded, strict=True)] for one in todo]
+        found = [
+            [match(one.posts[0], one.folded[0])]
+            if len(one.posts) == 1
+            else [match(p, f) for p, f in zip(one.posts, one.folded, strict=True)]
+            for one in todo
+        ]
         for one, matches in zip(todo, found, strict=True):
             one.matches = matches
             if self.enrichers:

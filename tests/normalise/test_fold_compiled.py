@@ -24,7 +24,7 @@ def same(text: str) -> None:
 
 
 def test_fold_is_the_compiled_helper() -> None:
-    assert fold_module.fold is fold_compiled
+    assert fold_module.fold is fold_module._foldc.fold
 
 
 def test_every_code_point_in_every_position() -> None:
@@ -58,3 +58,20 @@ def test_type_errors_are_clean() -> None:
     with pytest.raises(TypeError):
         _foldc.fold(b"bytes")
     assert sys.getrefcount(fold_compiled("x").scan) >= 1
+
+
+def test_folded_built_in_c_works_like_one_built_in_python() -> None:
+    compiled, python = (
+        fold_compiled("Le #Brabant à 20h, @jan.peeters"),
+        fold_python("Le #Brabant à 20h, @jan.peeters"),
+    )
+    assert type(compiled) is type(python)
+    assert (compiled.tokens, compiled.spans, compiled.hashtags) == (
+        python.tokens,
+        python.spans,
+        python.hashtags,
+    )
+    assert [compiled.token_at(at) for at in (1, 4)] == [python.token_at(at) for at in (1, 4)]
+    assert fold_compiled("plain").hashtags is fold_compiled("other").hashtags  # shared, empty
+    with pytest.raises(AttributeError):
+        compiled.unknown = 1  # type: ignore[attr-defined]

@@ -30,6 +30,7 @@ in ``fold(text).scan`` is an exact whole-word test.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Final
 
 from veille.model import Span
@@ -165,13 +166,15 @@ _NO_TAGS: Final[frozenset[int]] = frozenset()
 
 def fold_compiled(text: str) -> Folded:
     """The compiled fold: same output as :func:`fold_python`, several times faster."""
-    scan, flat, tags = _foldc.fold(text)
-    return Folded(scan, flat, frozenset(tags) if tags else _NO_TAGS)
+    folded: Folded = _foldc.fold(text)
+    return folded
 
 
+fold: Callable[[str], Folded]
 if _foldc is not None:
-    _foldc.init(FOLDS, folded_class)
-    fold = fold_compiled
+    _foldc.init(FOLDS, folded_class, Folded, _NO_TAGS)
+    # The C function itself: no Python frame per post.
+    fold = _foldc.fold
 else:  # pragma: no cover
     fold = fold_python
 COMPILED = _foldc is not None
