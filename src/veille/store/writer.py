@@ -462,6 +462,7 @@ class BatchWriter:
         received_bound: Any = None
         rows = plan.inserts
         post_ids = result.post_ids
+        dumps = orjson.dumps
         for position, post_id in zip(fresh, ids, strict=True):
             post = round_posts[position]
             index = indices[position]
@@ -495,9 +496,11 @@ class BatchWriter:
                     roots[position],
                     post.quote_of,
                     post.repost_of,
-                    _json_list(post.hashtags),
-                    _json_list(post.mentions),
-                    _json_list(post.links),
+                    # orjson writes a tuple as an array (no copy into a list); inline, not a
+                    # helper: three Python calls per post.
+                    dumps(post.hashtags).decode() if post.hashtags else "[]",
+                    dumps(post.mentions).decode() if post.mentions else "[]",
+                    dumps(post.links).decode() if post.links else "[]",
                     None if edited is None else t(edited),
                     post.deleted,
                     stored if post.deleted else None,
@@ -792,11 +795,6 @@ def _rounds(batch: Sequence[Post], valid: list[int]) -> list[list[int]]:
             rounds.append([])
         rounds[n].append(index)
     return rounds
-
-
-def _json_list(items: Sequence[str]) -> str:
-    # orjson writes a tuple as an array: no copy into a list first.
-    return orjson.dumps(items).decode() if items else "[]"
 
 
 def _older(incoming: datetime | None, stored: datetime | None) -> bool:
