@@ -77,8 +77,9 @@ def test_conversation_statements_search_an_index(
     kinds = {sql.split()[0].upper() for sql, _ in by_conversation}
     assert {"SELECT", "UPDATE", "DELETE"} <= kinds, kinds
     # And the raw statements of the batch writer, in the form Dialect.select_in gives them.
-    waiting = store._writer.threads.sql_waiting
-    raw = [(f"{sql} IN (?, ?)", ("mastodon", "1", "2")) for sql in waiting]
+    threads = store._writer.threads
+    halves = [(sql, "") for sql in threads.sql_waiting] + list(threads.sql_stats)
+    raw = [(f"{sql} IN (?, ?){tail}", ("mastodon", "1", "2")) for sql, tail in halves]
     with store.engine.connect() as conn:
         for sql, params in by_conversation + raw:
             plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)]

@@ -22,23 +22,25 @@ class Dialect:
     """What differs between SQLite and PostgreSQL in the raw statements we write."""
 
     def __init__(self, engine: sa.Engine) -> None:
+        self.dialect = engine.dialect
         self.name = engine.dialect.name
         self.sqlite = self.name == "sqlite"
         self.mark = "?" if self.sqlite else "%s"
 
     def select_in(
-        self, conn: sa.Connection, sql: str, platform: str, values: list[str]
+        self, conn: sa.Connection, sql: str, platform: str, values: list[str], tail: str = ""
     ) -> Iterator[tuple[Any, ...]]:
-        """Rows of ``sql`` (ending in ``WHERE platform = … AND <column>``) for each value, with
-        the raw DB-API cursor: the lookups run once per batch over up to thousands of keys."""
+        """Rows of ``sql`` (ending in ``WHERE platform = … AND <column>``, then ``tail``) for
+        each value, with the raw DB-API cursor: the lookups run once per batch over up to
+        thousands of keys."""
         cursor = conn.connection.cursor()
         try:
             for chunk in chunks(values):
                 if self.sqlite:
                     marks = ",".join("?" * len(chunk))
-                    cursor.execute(f"{sql} IN ({marks})", (platform, *chunk))
+                    cursor.execute(f"{sql} IN ({marks}){tail}", (platform, *chunk))
                 else:
-                    cursor.execute(f"{sql} = ANY(%s)", (platform, chunk))
+                    cursor.execute(f"{sql} = ANY(%s){tail}", (platform, chunk))
                 yield from cursor.fetchall()
         finally:
             cursor.close()

@@ -87,6 +87,22 @@ class ConversationWriter:
                 "SELECT native_id FROM posts", "conv_root = native_id AND native_id"
             ),
         )
+        # The archive of conversations about to be flagged, in the same two halves.
+        activity = str(_ACTIVITY.compile(dialect=sql.dialect))
+        self.sql_stats = tuple(
+            (
+                sql.where_platform(
+                    f"SELECT {column}, count(*), min({activity}), max({activity}) "  # noqa: S608
+                    "FROM posts",
+                    f"{condition} AND {column}",
+                ),
+                f" GROUP BY {column}",
+            )
+            for column, condition in (
+                ("conv_root", "conv_root <> native_id"),
+                ("native_id", "conv_root = native_id"),
+            )
+        )
         self.sql_join = (
             "INSERT INTO conversation_participants (conversation_id, author) "  # noqa: S608
             f"VALUES ({mark}, {mark}) ON CONFLICT DO NOTHING"
@@ -159,15 +175,12 @@ class ConversationWriter:
         self, conn: sa.Connection, keys: Iterable[conv.Key]
     ) -> dict[conv.Key, conv.ArchiveStats]:
         found: dict[conv.Key, conv.ArchiveStats] = {}
-        c = posts.c
-        columns = (c.conv_root, sa.func.count(), sa.func.min(_ACTIVITY), sa.func.max(_ACTIVITY))
         for platform, roots in by_platform(keys):
-            for chunk in chunks(roots):
-                for half in conversation_halves(platform, chunk):
-                    query = sa.select(*columns).where(half).group_by(c.conv_root)
-                    for root, count, first, last in conn.execute(query):
-                        key = (platform, root)
-                        found[key] = _add_stats(found.get(key), count, first, last)
+            for sql, tail in self.sql_stats:
+                rows = self.sql.select_in(conn, sql, platform, roots, tail)
+                for root, count, first, last in rows:
+                    key = (platform, root)
+                    found[key] = _add_stats(found.get(key), count, first, last)
         return found
 
     def save(

@@ -263,8 +263,9 @@ class BatchWriter:
                     valid.append(index)
                 else:
                     refused.append(refusal(post, error, source, now))
-        for round_ in _rounds(batch, valid):
-            args = (conn, batch, round_, matches, folded, enrichments, now)
+        keys = [(post.platform, post.native_id) for post in batch]
+        for round_ in _rounds(keys, valid):
+            args = (conn, batch, keys, round_, matches, folded, enrichments, now)
             if self._may_bet():
                 part = WriteResult(post_ids=[None] * len(batch))
                 if self._write_new_round(
@@ -323,6 +324,7 @@ class BatchWriter:
         self,
         conn: sa.Connection,
         batch: Sequence[Post],
+        batch_keys: Sequence[conv.Key],
         indices: list[int],
         matches: Sequence[Sequence[Match]] | None,
         folded: Sequence[str] | None,
@@ -334,7 +336,7 @@ class BatchWriter:
     ) -> None:
         """Write one round; ``bet``: as if no post of it were stored (see _write_new_round)."""
         round_posts = [batch[i] for i in indices]
-        keys = [(p.platform, p.native_id) for p in round_posts]
+        keys = [batch_keys[i] for i in indices]
         existing = {} if bet else self._lookup_posts(conn, keys)
         known = {key: row.conv_root for key, row in existing.items()}
         parents = {(p.platform, p.reply_to) for p in round_posts if p.reply_to and not p.root_id}
@@ -781,14 +783,16 @@ def _insert_sql(mark: str, table: str, columns: Sequence[str], tail: str = "") -
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){tail}"  # noqa: S608
 
 
-def _rounds(batch: Sequence[Post], valid: list[int]) -> list[list[int]]:
-    """Split a batch so that each round holds a post key at most once (k-th copies in round k)."""
-    if len({(batch[i].platform, batch[i].native_id) for i in valid}) == len(valid):
+def _rounds(keys: Sequence[conv.Key], valid: list[int]) -> list[list[int]]:
+    """Split a batch (its posts' ``keys``) so that each round holds a key at most once (k-th
+    copies in round k)."""
+    distinct = set(keys) if len(valid) == len(keys) else {keys[i] for i in valid}
+    if len(distinct) == len(valid):
         return [valid] if valid else []
     seen: dict[tuple[str, str], int] = {}
     rounds: list[list[int]] = []
     for index in valid:
-        key = batch[index].key
+        key = keys[index]
         n = seen.get(key, 0)
         seen[key] = n + 1
         if n == len(rounds):
