@@ -164,8 +164,8 @@ class Processor:
     Stages run one after the other, each called once over the whole batch (a step with a batch
     form, :class:`BatchLanguage` or :class:`BatchEnricher`, then sees it all at once; a call per
     item would cost a frame and a list per post); should that call raise, the stage is run
-    again item by item. The first stage that raises for an item
-    quarantines it with the stage's name and the error, and the batch goes on.
+    again item by item. The first stage that raises for an item quarantines it with the stage's
+    name and the error, and the batch goes on.
     """
 
     def __init__(

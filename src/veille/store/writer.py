@@ -97,6 +97,9 @@ _DEFAULT_AT: Final = tuple(
     (_POST_COLUMNS.index(name), value) for name, value in _POST_DEFAULTS.items()
 )
 
+_MAX_INSERT_SHAPES: Final = 256
+"""Most post inserts (sets of columns) the writer keeps compiled; a handful in practice."""
+
 _MATCH_COLUMNS: Final = [
     "post_id",
     "rule",
@@ -691,6 +694,8 @@ class BatchWriter:
             tail = " ON CONFLICT (platform, native_id) DO NOTHING" if bet else ""
             columns = [_POST_COLUMNS[i] for i in kept]
             sql = _insert_sql(self.sql.mark, "posts", columns, tail)
+            if len(self._post_inserts) >= _MAX_INSERT_SHAPES:  # bounded, whatever the stream
+                self._post_inserts.clear()
             self._post_inserts[(kept, bet)] = sql
         return sql
 
