@@ -45,20 +45,17 @@ class Dialect:
         finally:
             cursor.close()
 
-    def _where_platform(self, select: str, column: str) -> str:
-        # Our own constant SQL text; every value is bound.
-        mark = "?" if self.sqlite else "%s"
-        return f"{select} WHERE platform = {mark} AND {column}"
-
     def insert_ignore(self, table: sa.Table) -> Any:
         """``INSERT … ON CONFLICT DO NOTHING`` in the engine's dialect."""
         insert = sqlite_insert if self.sqlite else pg_insert
         return insert(table).on_conflict_do_nothing()
 
-    def where_platform(self, select: str, column: str) -> str:
-        """``select`` restricted to one platform and (by :meth:`select_in`) a set of values."""
+    def where_platform(self, select: str, column: str, *, also: str = "") -> str:
+        """``select`` restricted to one platform, to the rows matching the condition ``also``
+        (when given) and (by :meth:`select_in`) to a set of values of ``column``."""
         # Our own constant SQL text; every value is bound.
-        return f"{select} WHERE platform = {self.mark} AND {column}"
+        condition = f"{also} AND " if also else ""
+        return f"{select} WHERE platform = {self.mark} AND {condition}{column}"
 
 
 def next_ids(conn: sa.Connection, table: str, count: int) -> list[int]:

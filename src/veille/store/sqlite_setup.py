@@ -1,8 +1,8 @@
 """SQLite's process-wide settings, applied before SQLite starts in this process.
 
 SQLite keeps memory statistics by default: every allocation and free takes a global mutex to
-count itself, ~4 each per stored post column. veille never reads those statistics (nor sets a
-heap limit), and turning them off spares ~6,000 machine instructions per stored post
+count itself, ~29 of each per stored post (callgrind). veille never reads those statistics (nor
+sets a heap limit), and turning them off spares ~6,000 machine instructions per stored post
 (callgrind, docs/benchmarks.md). SQLite takes such settings only before it initialises, which
 Python's ``sqlite3`` module does on import: this module is imported first by
 :mod:`veille.store.engine`, before it imports ``sqlite3``. When something imported ``sqlite3``

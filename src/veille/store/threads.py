@@ -28,6 +28,11 @@ _ACTIVITY: Final = sa.case(
 )
 """SQL twin of :func:`veille.conversations.activity_time` for stored posts."""
 
+_REPLY_SQL: Final = "conv_root <> native_id"
+_ROOT_SQL: Final = "conv_root = native_id"
+"""The two halves of ``schema.conversation_halves`` in the raw statements: replies (the
+condition of the partial index by conversation, which a query must repeat to use it), roots."""
+
 _PARTICIPANT: Final = sa.case(
     (posts.c.author_id != "", posts.c.author_id), else_=posts.c.author_handle
 )
@@ -81,11 +86,9 @@ class ConversationWriter:
         # the raw cursor (a batch can hold thousands of replies).
         self.sql_waiting = (
             sql.where_platform(
-                "SELECT DISTINCT conv_root FROM posts", "conv_root <> native_id AND conv_root"
+                "SELECT DISTINCT conv_root FROM posts", "conv_root", also=_REPLY_SQL
             ),
-            sql.where_platform(
-                "SELECT native_id FROM posts", "conv_root = native_id AND native_id"
-            ),
+            sql.where_platform("SELECT native_id FROM posts", "native_id", also=_ROOT_SQL),
         )
         # The archive of conversations about to be flagged, in the same two halves.
         activity = str(_ACTIVITY.compile(dialect=sql.dialect))
@@ -94,14 +97,12 @@ class ConversationWriter:
                 sql.where_platform(
                     f"SELECT {column}, count(*), min({activity}), max({activity}) "  # noqa: S608
                     "FROM posts",
-                    f"{condition} AND {column}",
+                    column,
+                    also=condition,
                 ),
                 f" GROUP BY {column}",
             )
-            for column, condition in (
-                ("conv_root", "conv_root <> native_id"),
-                ("native_id", "conv_root = native_id"),
-            )
+            for column, condition in (("conv_root", _REPLY_SQL), ("native_id", _ROOT_SQL))
         )
         self.sql_join = (
             "INSERT INTO conversation_participants (conversation_id, author) "  # noqa: S608
