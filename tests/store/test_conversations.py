@@ -126,3 +126,14 @@ def test_store_threads_whatever_the_order(store: Store, order: list[int], cut: i
         assert store.post(platform, str(i)).conversation_root == str(top)  # type: ignore[union-attr]
     flagged = [c for c in store.conversations(limit=1000) if c.platform == platform]
     assert [(c.root, c.post_count) for c in flagged] == [("0", 5)]
+
+
+def test_stored_root_redelivered_as_a_reply_moves_its_thread(store: Store) -> None:
+    # Post 2 was stored as a root (its source did not say it replied) and flagged its own
+    # conversation; delivered again as a reply to 1, it and its conversation move under 1.
+    store.write_batch([reply("1", None)])
+    store.write_batch([reply("2", None)], [HIT])
+    store.write_batch([reply("2", "1")])
+    assert store.post("mastodon", "2").conversation_root == "1"  # type: ignore[union-attr]
+    [c] = store.conversations()
+    assert c.root == "1"

@@ -37,8 +37,13 @@ class Dialect:
         try:
             for chunk in chunks(values):
                 if self.sqlite:
-                    marks = ",".join("?" * len(chunk))
-                    cursor.execute(f"{sql} IN ({marks}){tail}", (platform, *chunk))
+                    # Padded to one of a few sizes (repeating a value changes no result of
+                    # IN) so the statement is prepared once, not once per batch: preparing
+                    # costs ~1,000 machine instructions per value, binding one ~450.
+                    size = padded_size(len(chunk))
+                    marks = ",".join("?" * size)
+                    padding = [chunk[-1]] * (size - len(chunk))
+                    cursor.execute(f"{sql} IN ({marks}){tail}", (platform, *chunk, *padding))
                 else:
                     cursor.execute(f"{sql} = ANY(%s){tail}", (platform, chunk))
                 yield from cursor.fetchall()
@@ -86,6 +91,14 @@ def by_platform(keys: Iterable[Key]) -> list[tuple[str, list[str]]]:
             grouped[platform] = ids = {}
         ids[native] = None
     return [(platform, list(ids)) for platform, ids in grouped.items()]
+
+
+def padded_size(count: int) -> int:
+    """The number of values an ``IN`` list of ``count`` values is padded to: the next power of
+    two up to 64, then the next multiple of 50 (at most :data:`CHUNK`)."""
+    if count <= 64:
+        return 1 << max(0, count - 1).bit_length()
+    return min(CHUNK, -(-count // 50) * 50)
 
 
 def chunks(values: list[str]) -> Iterable[list[str]]:

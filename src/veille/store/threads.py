@@ -4,7 +4,7 @@ relinked threads)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import orjson
@@ -109,15 +109,26 @@ class ConversationWriter:
             f"VALUES ({mark}, {mark}) ON CONFLICT DO NOTHING"
         )
 
-    def relink(self, conn: sa.Connection, relinks: Mapping[conv.Key, str]) -> None:
-        """Move posts and conversations from provisional roots that turned out to be replies."""
+    def relink(
+        self,
+        conn: sa.Connection,
+        relinks: Mapping[conv.Key, str],
+        stored: Collection[conv.Key],
+    ) -> None:
+        """Move posts and conversations from provisional roots that turned out to be replies.
+
+        ``stored``: which of the batch's posts (the keys of ``relinks``) were stored before it;
+        only those can be stored as roots (the other half of a provisional root's posts).
+        """
         if not relinks:
             return
+        replies, roots = self.sql_waiting
+        stored_roots = [key for key in relinks if key in stored] if stored else []
         waiting = {
             (platform, root)
-            for platform, roots in by_platform(relinks)
-            for sql in self.sql_waiting
-            for (root,) in self.sql.select_in(conn, sql, platform, roots)
+            for sql, keys in ((replies, relinks), (roots, stored_roots))
+            for platform, natives in by_platform(keys)
+            for (root,) in self.sql.select_in(conn, sql, platform, natives)
         }
         if not waiting:
             return

@@ -343,9 +343,11 @@ class BatchWriter:
         existing = {} if bet else self._lookup_posts(conn, keys)
         known = {key: row.conv_root for key, row in existing.items()}
         parents = {(p.platform, p.reply_to) for p in round_posts if p.reply_to and not p.root_id}
-        known.update(self._lookup_roots(conn, parents.difference(known)))
+        # A parent in the round is stored only if it is in ``existing`` (known already): the
+        # others are new, and resolve_roots finds their roots in the round itself.
+        known.update(self._lookup_roots(conn, parents.difference(known, keys)))
         threads = conv.resolve_roots(round_posts, known)
-        self.threads.relink(conn, threads.relinks)
+        self.threads.relink(conn, threads.relinks, existing)
         roots = threads.roots
 
         match_lists: list[Sequence[Match]] = (
