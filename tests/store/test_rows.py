@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from veille.model import Author, Post
 from veille.store import rows as rows_module
-from veille.store.rows import Row, lean_python
+from veille.store.rows import EMPTY_JSON, Row, lean_python, post_rows_python
+from veille.store.types import aware, to_micros
 from veille.store.writer import _DEFAULT_AT, _POST_COLUMNS
 
 DEFAULTS = dict(_DEFAULT_AT)
@@ -64,3 +68,89 @@ def test_bad_rows_are_refused(lean: Any) -> None:
         lean([], _DEFAULT_AT)
     with pytest.raises(ValueError, match=r"row 1 is not a tuple of 2 values"):
         lean([("a", "b"), ("a",)], ((0, "a"),))
+
+
+# --- post_rows: the insert row of each new post ----------------------------------------------
+
+TIMES = st.one_of(
+    st.none(),
+    st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1)),
+    st.datetimes(
+        min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
+)
+TEXT = st.text(max_size=12)
+NAMES = st.lists(st.text(max_size=6), max_size=3).map(tuple)
+POSTS = st.builds(
+    Post,
+    platform=st.sampled_from(["x", "mastodon"]),
+    native_id=st.text(min_size=1, max_size=5),
+    text=TEXT,
+    author=st.builds(
+        Author,
+        id=TEXT,
+        handle=TEXT,
+        display_name=TEXT,
+        followers=st.one_of(st.none(), st.integers(0, 10**9)),
+    ),
+    url=TEXT,
+    lang=st.sampled_from(["", "fr", "nl"]),
+    lang_hint=st.sampled_from(["", "fr", "de"]),
+    created_at=TIMES,
+    received_at=st.sampled_from([None, datetime(2026, 1, 1, tzinfo=UTC)]),
+    reply_to=st.one_of(st.none(), TEXT),
+    root_id=st.one_of(st.none(), TEXT),
+    quote_of=st.one_of(st.none(), TEXT),
+    repost_of=st.one_of(st.none(), TEXT),
+    hashtags=NAMES,
+    mentions=NAMES,
+    links=NAMES,
+    edited_at=TIMES,
+    deleted=st.booleans(),
+    raw=TEXT,
+)
+
+
+def _fold(text: str) -> str:
+    return text.casefold()
+
+
+@given(
+    posts=st.lists(POSTS, min_size=1, max_size=8),
+    with_folded=st.booleans(),
+    to_time=st.sampled_from([to_micros, aware]),
+    data=st.data(),
+)
+def test_compiled_post_rows_agree_with_python(
+    posts: list[Post], with_folded: bool, to_time: Any, data: st.DataObject
+) -> None:
+    n = len(posts)
+    fresh = data.draw(st.lists(st.integers(0, n - 1), unique=True, max_size=n))
+    indices = data.draw(st.permutations(range(n)))
+    ids = list(range(100, 100 + len(fresh)))
+    roots = [f"root{i}" for i in range(n)]
+    folded = [f"folded{i}" for i in range(n)] if with_folded else None
+    answers = []
+    for build in (rows_module.post_rows, post_rows_python):
+        post_ids: list[int | None] = [None] * n
+        stored = to_time(datetime(2026, 6, 1, tzinfo=UTC))
+        rows, deleted = build(
+            posts, fresh, indices, ids, roots, folded, post_ids, stored, to_time,
+            orjson.dumps, _fold, EMPTY_JSON,
+        )  # fmt: skip
+        answers.append((rows, deleted, post_ids))
+    assert answers[0] == answers[1]
+    rows, deleted, post_ids = answers[1]
+    assert [len(row) for row in rows] == [WIDTH] * len(fresh)
+    assert deleted == sum(posts[p].deleted for p in fresh)
+    assert sorted(i for i in post_ids if i is not None) == ids
+
+
+def test_compiled_post_rows_refuse_positions_out_of_range() -> None:
+    post = Post(platform="x", native_id="1")
+    for build in (rows_module.post_rows, post_rows_python):
+        with pytest.raises(IndexError):
+            build(
+                [post], [1], [0], [7], ["1"], None, [None], 0, to_micros,
+                orjson.dumps, _fold, EMPTY_JSON,
+            )  # fmt: skip

@@ -1,4 +1,7 @@
-"""Rows of a bulk insert cut to the columns worth binding.
+"""The rows of the bulk insert of new posts, and those rows cut to the columns worth binding.
+
+:func:`post_rows` builds the row of each new post (28 values, in ``writer._POST_COLUMNS``
+order); compiled, it reads the fields of the ``Post`` and ``Author`` structs from their slots.
 
 The batch writer inserts thousands of new posts per statement. Most leave many columns at
 their default (no URL, no quote, no edit …); a column that every row of a statement leaves at
@@ -10,10 +13,87 @@ docs/benchmarks.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from veille.model import Author, Post
+
 Row = tuple[Any, ...]
+
+EMPTY_JSON: Final = "[]"
+"""The stored form of an empty list of hashtags, mentions or links (the columns' default)."""
+
+
+def post_rows_python(
+    posts: Sequence[Post],
+    fresh: list[int],
+    indices: Sequence[int],
+    ids: list[int],
+    roots: Sequence[str],
+    folded: Sequence[str] | None,
+    post_ids: list[int | None],
+    stored: Any,
+    to_time: Callable[[Any], Any],
+    dumps: Callable[[Any], bytes],
+    fold: Callable[[str], str],
+    empty_json: str,
+) -> tuple[list[Row], int]:
+    """The insert rows of ``posts[p]`` for each position ``p`` in ``fresh`` (with row ids
+    ``ids``, conversation roots ``roots[p]``, folded text ``folded[indices[p]]`` or ``fold`` of
+    the text), and how many of them are deleted; sets ``post_ids[indices[p]]`` to each id.
+
+    ``stored`` is the bound time of storing, ``to_time`` binds the others; lists of strings
+    are written by ``dumps`` (an empty one as ``empty_json``)."""
+    rows: list[Row] = []
+    deleted = 0
+    received: Any = None
+    received_bound: Any = None
+    for position, post_id in zip(fresh, ids, strict=True):
+        post = posts[position]
+        index = indices[position]
+        post_ids[index] = post_id
+        author = post.author
+        created = post.created_at
+        edited = post.edited_at
+        if received_bound is None or post.received_at != received:
+            # One arrival time per source batch (equal, not the same object: posts decoded
+            # from a worker process each have their own).
+            received = post.received_at
+            received_bound = None if received is None else to_time(received)
+        rows.append(
+            (
+                post_id,
+                post.platform,
+                post.native_id,
+                post.url,
+                author.id,
+                author.handle,
+                author.display_name,
+                author.followers,
+                post.text,
+                folded[index] if folded is not None else fold(post.text),
+                post.lang,
+                post.lang_hint,
+                None if created is None else to_time(created),
+                received_bound,
+                stored,
+                post.reply_to,
+                post.root_id,
+                roots[position],
+                post.quote_of,
+                post.repost_of,
+                dumps(post.hashtags).decode() if post.hashtags else empty_json,
+                dumps(post.mentions).decode() if post.mentions else empty_json,
+                dumps(post.links).decode() if post.links else empty_json,
+                None if edited is None else to_time(edited),
+                post.deleted,
+                stored if post.deleted else None,
+                1,
+                post.raw,
+            )
+        )
+        deleted += bool(post.deleted)
+    return rows, deleted
 
 
 def lean_python(
@@ -37,9 +117,15 @@ def lean_python(
 
 try:
     # The same answers with a pointer comparison per value instead of a Python call (~6,000
-    # machine instructions per post for the 18 columns the writer checks).
-    from veille.store._rowsc import lean as lean  # type: ignore[import-not-found]
+    # machine instructions per post for the 18 columns the writer checks), and the rows built
+    # from the structs' slots.
+    from veille.store import _rowsc  # type: ignore[attr-defined]
+
+    _rowsc.configure(Post, Author)
+    lean = _rowsc.lean
+    post_rows = _rowsc.post_rows
 except ImportError:  # pragma: no cover - pip install -e . builds it
     lean = lean_python
+    post_rows = post_rows_python
 
 COMPILED: Final = lean is not lean_python

@@ -14,6 +14,7 @@ import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import compress
 from typing import Any, Final
 
 import msgspec
@@ -26,7 +27,7 @@ from veille import conversations as conv
 from veille.model import Enrichment, Match, Post, Quarantined
 from veille.store import findings
 from veille.store.checks import check_post, quarantine_row, refusal
-from veille.store.rows import lean
+from veille.store.rows import EMPTY_JSON, lean, post_rows
 from veille.store.schema import (
     cursors,
     post_versions,
@@ -82,9 +83,9 @@ _POST_DEFAULTS: Final[Mapping[str, Any]] = {
     "root_id": None,
     "quote_of": None,
     "repost_of": None,
-    "hashtags": "[]",
-    "mentions": "[]",
-    "links": "[]",
+    "hashtags": EMPTY_JSON,
+    "mentions": EMPTY_JSON,
+    "links": EMPTY_JSON,
     "edited_at": None,
     "deleted": False,
     "deleted_at": None,
@@ -452,75 +453,38 @@ class BatchWriter:
     def _plan_inserts(
         self,
         plan: _Plan,
-        round_posts: Sequence[Post],
-        indices: Sequence[int],
-        fresh: Sequence[int],
-        ids: Sequence[int],
-        roots: Sequence[str],
+        round_posts: list[Post],
+        indices: list[int],
+        fresh: list[int],
+        ids: list[int],
+        roots: list[str],
         match_lists: Sequence[Sequence[Match]],
         folded: Sequence[str] | None,
         now: datetime,
         result: WriteResult,
     ) -> None:
-        """The rows of the new posts (one tight loop: this runs for nearly every post)."""
-        t = self.bind_time
-        stored = t(now)
-        received: datetime | None = None
-        received_bound: Any = None
-        rows = plan.inserts
-        post_ids = result.post_ids
-        dumps = orjson.dumps
-        for position, post_id in zip(fresh, ids, strict=True):
-            post = round_posts[position]
-            index = indices[position]
-            post_ids[index] = post_id
-            author = post.author
-            created = post.created_at
-            edited = post.edited_at
-            if post.received_at != received:  # one arrival time per source batch (equal, not
-                # the same object: posts decoded from a worker process each have their own)
-                received = post.received_at
-                received_bound = None if received is None else t(received)
-            rows.append(
-                (
-                    post_id,
-                    post.platform,
-                    post.native_id,
-                    post.url,
-                    author.id,
-                    author.handle,
-                    author.display_name,
-                    author.followers,
-                    post.text,
-                    folded[index] if folded is not None else self.fold(post.text),
-                    post.lang,
-                    post.lang_hint,
-                    None if created is None else t(created),
-                    received_bound,
-                    stored,
-                    post.reply_to,
-                    post.root_id,
-                    roots[position],
-                    post.quote_of,
-                    post.repost_of,
-                    # orjson writes a tuple as an array (no copy into a list); inline, not a
-                    # helper: three Python calls per post.
-                    dumps(post.hashtags).decode() if post.hashtags else "[]",
-                    dumps(post.mentions).decode() if post.mentions else "[]",
-                    dumps(post.links).decode() if post.links else "[]",
-                    None if edited is None else t(edited),
-                    post.deleted,
-                    stored if post.deleted else None,
-                    1,
-                    post.raw,
-                )
-            )
-            if post.deleted:
-                result.deleted += 1
-            found = match_lists[position]
-            if found:
-                plan.matches.extend(self._match_rows(post_id, 1, found, now))
+        """The rows of the new posts (built in C, :func:`veille.store.rows.post_rows`)."""
+        rows, deleted = post_rows(
+            round_posts,
+            fresh,
+            indices,
+            ids,
+            roots,
+            folded if folded is None or isinstance(folded, list) else list(folded),
+            result.post_ids,
+            self.bind_time(now),
+            self.bind_time,
+            orjson.dumps,
+            self.fold,
+            EMPTY_JSON,
+        )
+        plan.inserts += rows
+        result.deleted += deleted
         result.inserted += len(fresh)
+        # Most posts match nothing: only the matched ones leave C-level iteration.
+        found = map(match_lists.__getitem__, fresh)
+        for position, post_id in compress(zip(fresh, ids, strict=True), found):
+            plan.matches.extend(self._match_rows(post_id, 1, match_lists[position], now))
 
     def _old_texts(
         self, conn: sa.Connection, existing: Mapping[conv.Key, _Row], batch: Sequence[Post]
