@@ -80,6 +80,7 @@ def test_conversation_statements_search_an_index(
     threads = store._writer.threads
     halves = [(sql, "") for sql in threads.sql_waiting] + list(threads.sql_stats)
     raw = [(f"{sql} IN (?, ?){tail}", ("mastodon", "1", "2")) for sql, tail in halves]
+    raw.append((threads.sql_of_posts, (1, 2)))  # the new rows' flagged conversations
     with store.engine.connect() as conn:
         for sql, params in by_conversation + raw:
             plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)]

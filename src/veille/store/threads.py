@@ -104,6 +104,11 @@ class ConversationWriter:
             )
             for column, condition in (("conv_root", _REPLY_SQL), ("native_id", _ROOT_SQL))
         )
+        self.sql_of_posts = (
+            "SELECT DISTINCT c.platform, c.root FROM posts p JOIN conversations c "  # noqa: S608
+            "ON c.platform = p.platform AND c.root = p.conv_root "
+            f"WHERE p.id BETWEEN {mark} AND {mark}"
+        )
         self.sql_join = (
             "INSERT INTO conversation_participants (conversation_id, author) "  # noqa: S608
             f"VALUES ({mark}, {mark}) ON CONFLICT DO NOTHING"
@@ -174,6 +179,21 @@ class ConversationWriter:
             for platform, roots in by_platform(keys)
             for (root,) in self.sql.select_in(conn, sql, platform, roots)
         ]
+        return self._rows(conn, present)
+
+    def load_of_posts(
+        self, conn: sa.Connection, ids: tuple[int, int]
+    ) -> dict[conv.Key, conv.Conversation]:
+        """The flagged conversations of the posts whose row ids run from ``ids[0]`` to
+        ``ids[1]``: what :meth:`load` returns for their conversations, found by a join with
+        their rows instead of binding each root."""
+        present = [tuple(row) for row in conn.exec_driver_sql(self.sql_of_posts, ids)]
+        return self._rows(conn, present)
+
+    def _rows(
+        self, conn: sa.Connection, present: Iterable[tuple[str, str]]
+    ) -> dict[conv.Key, conv.Conversation]:
+        """The conversations ``present`` (known to exist), read whole."""
         found: dict[conv.Key, conv.Conversation] = {}
         c = conversations.c
         for platform, roots in by_platform(present):

@@ -354,9 +354,26 @@ class BatchWriter:
         match_lists: list[Sequence[Match]] = (
             [matches[i] for i in indices] if matches is not None else [()] * len(indices)
         )
-        outcome, archive, keep = self._follow(
-            conn, round_posts, keys, roots, match_lists, existing, now
+        conversations = [
+            (post.platform, root) for post, root in zip(round_posts, roots, strict=True)
+        ]
+        matched = {key for key, found in zip(conversations, match_lists, strict=True) if found}
+        follow = functools.partial(
+            self._follow, round_posts, keys, conversations, matched, match_lists, existing, now
         )
+        if bet:
+            # Every post of a bet is new and inserted whatever its conversation: the round is
+            # followed once its rows are in, its flagged conversations found by a join with
+            # them (no key bound per post); the archive is read now, before it holds them.
+            archived = self.threads.archive_stats(conn, matched)
+            outcome: conv.Outcome | None = None
+            archive: dict[conv.Key, conv.ArchiveStats] = {}
+            keep: list[bool] | None = None
+        else:
+            flagged = self.threads.load(conn, set(conversations))
+            outcome, archive, keep = follow(
+                flagged, functools.partial(self.threads.archive_stats, conn)
+            )
 
         old_texts = self._old_texts(conn, existing, round_posts) if existing else set()
         plan = _Plan()
@@ -392,19 +409,26 @@ class BatchWriter:
                     enrichment = enrichments[indices[position]]
                     plan.findings += findings.rows(post_id, 1, enrichment, found_at)
         result.matches += self._execute(conn, plan, bet=bet)
+        if bet and plan.fresh_ids is not None:
+            outcome, archive, _ = follow(
+                self.threads.load_of_posts(conn, plan.fresh_ids),
+                lambda wanted: {key: archived[key] for key in wanted if key in archived},
+            )
         if outcome is not None:
             self.threads.save(conn, outcome, archive)
             result.flagged.extend(outcome.flagged)
 
     def _follow(
         self,
-        conn: sa.Connection,
         round_posts: Sequence[Post],
         keys: Sequence[conv.Key],
-        roots: Sequence[str],
+        conversations: Sequence[conv.Key],
+        matched: set[conv.Key],
         match_lists: Sequence[Sequence[Match]],
         existing: Mapping[conv.Key, _Row],
         now: datetime,
+        flagged: dict[conv.Key, conv.Conversation],
+        archive_of: Callable[[set[conv.Key]], dict[conv.Key, conv.ArchiveStats]],
     ) -> tuple[conv.Outcome | None, dict[conv.Key, conv.ArchiveStats], list[bool] | None]:
         """Flag and follow the round's conversations; returns the outcome (``None`` when no
         conversation is concerned), the archive stats it used and which posts to keep
@@ -412,13 +436,10 @@ class BatchWriter:
 
         Only the posts of conversations that are flagged already or in which a post of the
         round matched can change anything: the others are kept (``keep = "all"``) or dropped,
-        so the pure logic sees just the concerned ones.
+        so the pure logic sees just the concerned ones. ``conversations`` holds the
+        conversation of each post, ``matched`` those in which a post matched, ``flagged`` the
+        stored state of the flagged ones; ``archive_of`` reads the stored posts of others.
         """
-        conversations = [
-            (post.platform, root) for post, root in zip(round_posts, roots, strict=True)
-        ]
-        flagged = self.threads.load(conn, set(conversations))
-        matched = {key for key, found in zip(conversations, match_lists, strict=True) if found}
         concerned = matched.union(flagged)
         keep: list[bool] | None = None if self.keep_all else [False] * len(round_posts)
         if not concerned:
@@ -436,7 +457,7 @@ class BatchWriter:
                     new=keys[n] not in existing,
                 )
             )
-        archive = self.threads.archive_stats(conn, matched.difference(flagged))
+        archive = archive_of(matched.difference(flagged))
         outcome = conv.follow(
             activities,
             flagged,
