@@ -99,7 +99,7 @@ class ReplaySource:
                     origin = f"line {line_no}" if line_no else f"byte {offset}"
                     if len(line) > self.max_line_bytes:
                         rejected.append(self._too_long(line, origin, received))
-                    elif line.strip():
+                    elif line and not line.isspace():  # strip() would copy every line
                         items.append(
                             RawItem(
                                 source=self.name,
