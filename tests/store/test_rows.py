@@ -1,4 +1,5 @@
-"""Rows cut to the columns worth inserting: the compiled cutter answers like the Python one."""
+"""The insert rows of new posts: cut to the columns worth inserting, and built alike by the
+compiled builder and its Python twin."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from veille.model import Author, Post
 from veille.store import rows as rows_module
-from veille.store.rows import EMPTY_JSON, Row, lean_python, post_rows_python
+from veille.store.rows import EMPTY_JSON, Row, lean, post_rows_python
 from veille.store.types import aware, to_micros
 from veille.store.writer import _DEFAULT_AT, _POST_COLUMNS
 
@@ -27,43 +28,31 @@ VALUES = [
 ROWS = st.lists(st.tuples(*VALUES), min_size=1, max_size=6)
 
 
-def implementations() -> list[Any]:
-    return [lean_python, rows_module.lean]
-
-
-def test_compiled_cutter_is_in_use() -> None:
+def test_compiled_builder_is_in_use() -> None:
     assert rows_module.COMPILED
 
 
 @given(ROWS)
 def test_leaves_out_exactly_the_columns_at_their_default(rows: list[Row]) -> None:
-    for lean in implementations():
-        kept, cut = lean(rows, _DEFAULT_AT)
-        for at in range(WIDTH):
-            at_default = at in DEFAULTS and all(row[at] == DEFAULTS[at] for row in rows)
-            assert (at not in kept) == at_default
-        restored = [
-            tuple(row[kept.index(at)] if at in kept else DEFAULTS[at] for at in range(WIDTH))
-            for row in cut
-        ]
-        assert restored == rows
-
-
-@given(ROWS)
-def test_compiled_and_python_agree(rows: list[Row]) -> None:
-    assert rows_module.lean(rows, _DEFAULT_AT) == lean_python(rows, _DEFAULT_AT)
+    kept, cut = lean(rows, _DEFAULT_AT)
+    for at in range(WIDTH):
+        at_default = at in DEFAULTS and all(row[at] == DEFAULTS[at] for row in rows)
+        assert (at not in kept) == at_default
+    restored = [
+        tuple(row[kept.index(at)] if at in kept else DEFAULTS[at] for at in range(WIDTH))
+        for row in cut
+    ]
+    assert restored == rows
 
 
 def test_rows_kept_whole_are_returned_as_they_are() -> None:
     rows = [tuple(["x"] * WIDTH)]
-    for lean in implementations():
-        kept, cut = lean(rows, _DEFAULT_AT)
-        assert kept == tuple(range(WIDTH))
-        assert cut is rows
+    kept, cut = lean(rows, _DEFAULT_AT)
+    assert kept == tuple(range(WIDTH))
+    assert cut is rows
 
 
-@pytest.mark.parametrize("lean", implementations())
-def test_bad_rows_are_refused(lean: Any) -> None:
+def test_bad_rows_are_refused() -> None:
     with pytest.raises(ValueError, match="at least one row"):
         lean([], _DEFAULT_AT)
     with pytest.raises(ValueError, match=r"row 1 is not a tuple of 2 values"):
@@ -125,7 +114,7 @@ def test_compiled_post_rows_agree_with_python(
     posts: list[Post], with_folded: bool, to_time: Any, data: st.DataObject
 ) -> None:
     n = len(posts)
-    fresh = data.draw(st.lists(st.integers(0, n - 1), unique=True, max_size=n))
+    fresh = data.draw(st.lists(st.integers(0, n - 1), unique=True, min_size=1, max_size=n))
     indices = data.draw(st.permutations(range(n)))
     ids = list(range(100, 100 + len(fresh)))
     roots = [f"root{i}" for i in range(n)]
@@ -134,14 +123,19 @@ def test_compiled_post_rows_agree_with_python(
     for build in (rows_module.post_rows, post_rows_python):
         post_ids: list[int | None] = [None] * n
         stored = to_time(datetime(2026, 6, 1, tzinfo=UTC))
-        rows, deleted = build(
-            posts, fresh, indices, ids, roots, folded, post_ids, stored, to_time,
-            orjson.dumps, _fold, EMPTY_JSON,
+        answers.append(
+            (
+                *build(
+                    posts, fresh, indices, ids, roots, folded, post_ids, stored, to_time,
+                    orjson.dumps, _fold, EMPTY_JSON, _DEFAULT_AT,
+                ),
+                post_ids,
+            )
         )  # fmt: skip
-        answers.append((rows, deleted, post_ids))
     assert answers[0] == answers[1]
-    rows, deleted, post_ids = answers[1]
-    assert [len(row) for row in rows] == [WIDTH] * len(fresh)
+    kept, rows, deleted, post_ids = answers[1]
+    assert [len(row) for row in rows] == [len(kept)] * len(fresh)
+    assert [row[kept.index(1)] for row in rows] == [posts[p].platform for p in fresh]
     assert deleted == sum(posts[p].deleted for p in fresh)
     assert sorted(i for i in post_ids if i is not None) == ids
 
@@ -152,5 +146,25 @@ def test_compiled_post_rows_refuse_positions_out_of_range() -> None:
         with pytest.raises(IndexError):
             build(
                 [post], [1], [0], [7], ["1"], None, [None], 0, to_micros,
-                orjson.dumps, _fold, EMPTY_JSON,
+                orjson.dumps, _fold, EMPTY_JSON, _DEFAULT_AT,
             )  # fmt: skip
+
+
+def test_compiled_post_rows_refuse_an_empty_round() -> None:
+    for build in (rows_module.post_rows, post_rows_python):
+        with pytest.raises(ValueError, match="at least one"):
+            build(
+                [],
+                [],
+                [],
+                [],
+                [],
+                None,
+                [],
+                0,
+                to_micros,
+                orjson.dumps,
+                _fold,
+                EMPTY_JSON,
+                _DEFAULT_AT,
+            )

@@ -1,73 +1,41 @@
-/* Compiled row helpers of veille.store.rows.
+/* Compiled row builder of veille.store.rows: the insert rows of a round's new posts.
  *
- * lean(): which columns of a round's new post rows to insert, and the rows cut to them. A
- * column that every row leaves at its default is left out of the INSERT (the database then
- * writes that default), which spares binding it for each row. In Python the check costs ~6,000
- * machine instructions per post (one map/itemgetter call per value); here it is a pointer
- * comparison per value for the usual singletons.
- *
- * post_rows(): the 28-value insert row of each new post, read straight from the fields of the
- * Post and Author structs (their slot offsets, looked up once by configure()) instead of ~25
- * attribute loads and a tuple display per post in the interpreter.
- *
- * The tests compare both with their Python versions on generated values.
+ * post_rows() reads the fields of the Post and Author structs straight from their slots (their
+ * offsets looked up once by configure()) instead of ~25 attribute loads and a tuple display per
+ * post in the interpreter, and cuts the rows to the columns worth binding as it goes: a column
+ * that every row leaves at its default is left out of the INSERT (the database then writes that
+ * default), so no full-width tuple is built. The tests compare it with its Python twin,
+ * post_rows_python, on generated posts.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
 
-/* lean(rows, defaults) -> (kept positions, rows cut to them)
- * rows: a non-empty list of tuples of one width; defaults: a tuple of (position, value). */
-static PyObject *lean(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "lean() takes rows and defaults");
-        return NULL;
-    }
-    PyObject *rows = args[0], *defaults = args[1];
-    if (!PyList_Check(rows) || !PyTuple_Check(defaults)) {
-        PyErr_SetString(PyExc_TypeError, "lean() expects a list of rows and a tuple of defaults");
-        return NULL;
-    }
-    Py_ssize_t count = PyList_GET_SIZE(rows);
-    if (count == 0) {
-        PyErr_SetString(PyExc_ValueError, "lean() needs at least one row");
-        return NULL;
-    }
-    PyObject *first = PyList_GET_ITEM(rows, 0);
-    if (!PyTuple_Check(first)) {
-        PyErr_SetString(PyExc_TypeError, "lean() rows must be tuples");
-        return NULL;
-    }
-    Py_ssize_t width = PyTuple_GET_SIZE(first);
-    for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *row = PyList_GET_ITEM(rows, i);
-        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != width) {
-            PyErr_Format(PyExc_ValueError, "lean() row %zd is not a tuple of %zd values", i, width);
-            return NULL;
-        }
-    }
+/* The columns of ``count`` rows of ``width`` values (``cells``, row after row) worth inserting,
+ * and the rows cut to them, as (kept positions, list of tuples); ``defaults`` is a tuple of
+ * (position, value): what veille.store.rows.lean does. The cells are borrowed. */
+static PyObject *cut(PyObject **cells, Py_ssize_t count, Py_ssize_t width, PyObject *defaults) {
     char *keep = PyMem_Malloc(width ? width : 1);
     if (!keep) return PyErr_NoMemory();
     memset(keep, 1, width);
     Py_ssize_t kept_count = width;
-    PyObject *result = NULL, *kept = NULL, *cut = NULL;
+    PyObject *result = NULL, *kept = NULL, *rows = NULL;
     for (Py_ssize_t d = 0; d < PyTuple_GET_SIZE(defaults); d++) {
         PyObject *pair = PyTuple_GET_ITEM(defaults, d);
         if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
-            PyErr_SetString(PyExc_TypeError, "lean() defaults must be (position, value) pairs");
+            PyErr_SetString(PyExc_TypeError, "defaults must be (position, value) pairs");
             goto done;
         }
         Py_ssize_t at = PyLong_AsSsize_t(PyTuple_GET_ITEM(pair, 0));
         if (at == -1 && PyErr_Occurred()) goto done;
         if (at < 0 || at >= width) {
-            PyErr_Format(PyExc_IndexError, "lean() default position %zd outside %zd columns", at,
-                         width);
+            PyErr_Format(PyExc_IndexError, "default position %zd outside %zd columns", at, width);
             goto done;
         }
         PyObject *value = PyTuple_GET_ITEM(pair, 1);
         int all = 1;
         for (Py_ssize_t i = 0; i < count && all; i++) {
-            PyObject *item = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), at);
+            PyObject *item = cells[i * width + at];
             if (item == value) continue;
             int equal = PyObject_RichCompareBool(item, value, Py_EQ);
             if (equal < 0) goto done;
@@ -86,30 +54,24 @@ static PyObject *lean(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (!position) goto done;
         PyTuple_SET_ITEM(kept, k++, position);
     }
-    if (kept_count == width) {
-        Py_INCREF(rows);
-        cut = rows;
-    } else {
-        cut = PyList_New(count);
-        if (!cut) goto done;
-        for (Py_ssize_t i = 0; i < count; i++) {
-            PyObject *row = PyList_GET_ITEM(rows, i);
-            PyObject *lean_row = PyTuple_New(kept_count);
-            if (!lean_row) goto done;
-            for (Py_ssize_t at = 0, k = 0; at < width; at++) {
-                if (!keep[at]) continue;
-                PyObject *item = PyTuple_GET_ITEM(row, at);
-                Py_INCREF(item);
-                PyTuple_SET_ITEM(lean_row, k++, item);
-            }
-            PyList_SET_ITEM(cut, i, lean_row);
+    rows = PyList_New(count);
+    if (!rows) goto done;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *row = PyTuple_New(kept_count);
+        if (!row) goto done;
+        for (Py_ssize_t at = 0, k = 0; at < width; at++) {
+            if (!keep[at]) continue;
+            PyObject *item = cells[i * width + at];
+            Py_INCREF(item);
+            PyTuple_SET_ITEM(row, k++, item);
         }
+        PyList_SET_ITEM(rows, i, row);
     }
-    result = PyTuple_Pack(2, kept, cut);
+    result = PyTuple_Pack(2, kept, rows);
 done:
     PyMem_Free(keep);
     Py_XDECREF(kept);
-    Py_XDECREF(cut);
+    Py_XDECREF(rows);
     return result;
 }
 
@@ -239,10 +201,12 @@ static PyObject *list_at(PyObject *list, PyObject *index, const char *what) {
 #define ROW_WIDTH 28
 
 /* post_rows(posts, fresh, indices, ids, roots, folded, post_ids, stored, to_time, dumps, fold,
- *           empty_json) -> (rows, deleted): see veille.store.rows.post_rows_python. */
+ *           empty_json, defaults) -> (kept, rows, deleted): see veille.store.rows.post_rows_python.
+ * The values of every row are gathered first, then cut to the columns worth inserting: no
+ * full-width tuple is built. */
 static PyObject *post_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 12) {
-        PyErr_SetString(PyExc_TypeError, "post_rows() takes 12 arguments");
+    if (nargs != 13) {
+        PyErr_SetString(PyExc_TypeError, "post_rows() takes 13 arguments");
         return NULL;
     }
     if (!post_type) {
@@ -251,7 +215,12 @@ static PyObject *post_rows(PyObject *module, PyObject *const *args, Py_ssize_t n
     }
     PyObject *posts = args[0], *fresh = args[1], *indices = args[2], *ids = args[3],
              *roots = args[4], *folded = args[5], *post_ids = args[6], *stored = args[7],
-             *to_time = args[8], *dumps = args[9], *fold = args[10], *empty_json = args[11];
+             *to_time = args[8], *dumps = args[9], *fold = args[10], *empty_json = args[11],
+             *defaults = args[12];
+    if (!PyTuple_Check(defaults)) {
+        PyErr_SetString(PyExc_TypeError, "post_rows() defaults must be a tuple");
+        return NULL;
+    }
     if (check_list(posts, "posts") || check_list(fresh, "fresh") ||
         check_list(indices, "indices") || check_list(ids, "ids") || check_list(roots, "roots") ||
         check_list(post_ids, "post_ids") || (folded != Py_None && check_list(folded, "folded")))
@@ -261,15 +230,19 @@ static PyObject *post_rows(PyObject *module, PyObject *const *args, Py_ssize_t n
         PyErr_SetString(PyExc_ValueError, "post_rows() needs one id per fresh post");
         return NULL;
     }
-    PyObject *rows = PyList_New(count);
-    if (!rows) return NULL;
+    if (count == 0) {
+        PyErr_SetString(PyExc_ValueError, "post_rows() needs at least one post");
+        return NULL;
+    }
+    /* Every value of every row, owned, row after row; NULL where not set yet. */
+    PyObject **cells = PyMem_Calloc(count * ROW_WIDTH, sizeof(PyObject *));
+    if (!cells) return PyErr_NoMemory();
     PyObject *one = PyLong_FromLong(1);
     if (!one) goto fail;
     PyObject *received = NULL, *received_bound = NULL; /* one arrival time per source batch */
     Py_ssize_t deleted = 0;
-    PyObject *values[ROW_WIDTH];
     for (Py_ssize_t k = 0; k < count; k++) {
-        memset(values, 0, sizeof(values));
+        PyObject **values = cells + k * ROW_WIDTH;
         PyObject *position = PyList_GET_ITEM(fresh, k), *post_id = PyList_GET_ITEM(ids, k);
         PyObject *post = list_at(posts, position, "posts");
         PyObject *index_obj = post ? list_at(indices, position, "indices") : NULL;
@@ -287,18 +260,17 @@ static PyObject *post_rows(PyObject *module, PyObject *const *args, Py_ssize_t n
         if (!author) goto fail_row;
         values[0] = post_id;
         Py_INCREF(post_id);
-        values[1] = POST(post, P_PLATFORM);
-        values[2] = POST(post, P_NATIVE_ID);
-        values[3] = POST(post, P_URL);
-        values[4] = AUTHOR(author, A_ID);
-        values[5] = AUTHOR(author, A_HANDLE);
-        values[6] = AUTHOR(author, A_DISPLAY_NAME);
-        values[7] = AUTHOR(author, A_FOLLOWERS);
+        if (!(values[1] = POST(post, P_PLATFORM))) goto fail_row;
+        if (!(values[2] = POST(post, P_NATIVE_ID))) goto fail_row;
+        if (!(values[3] = POST(post, P_URL))) goto fail_row;
+        int author_ok = (values[4] = AUTHOR(author, A_ID)) && (values[5] = AUTHOR(author, A_HANDLE)) &&
+                        (values[6] = AUTHOR(author, A_DISPLAY_NAME)) &&
+                        (values[7] = AUTHOR(author, A_FOLLOWERS));
         Py_DECREF(author);
-        values[8] = POST(post, P_TEXT);
-        if (!values[8]) goto fail_row;
+        if (!author_ok) goto fail_row;
+        if (!(values[8] = POST(post, P_TEXT))) goto fail_row;
         if (folded == Py_None) {
-            values[9] = PyObject_CallOneArg(fold, values[8]);
+            if (!(values[9] = PyObject_CallOneArg(fold, values[8]))) goto fail_row;
         } else {
             if (index >= PyList_GET_SIZE(folded)) {
                 PyErr_Format(PyExc_IndexError, "post_rows() folded index %zd out of range", index);
@@ -307,12 +279,13 @@ static PyObject *post_rows(PyObject *module, PyObject *const *args, Py_ssize_t n
             values[9] = PyList_GET_ITEM(folded, index);
             Py_INCREF(values[9]);
         }
-        values[10] = POST(post, P_LANG);
-        values[11] = POST(post, P_LANG_HINT);
+        if (!(values[10] = POST(post, P_LANG))) goto fail_row;
+        if (!(values[11] = POST(post, P_LANG_HINT))) goto fail_row;
         PyObject *created = POST(post, P_CREATED_AT);
         if (!created) goto fail_row;
         values[12] = bound_time(to_time, created);
         Py_DECREF(created);
+        if (!values[12]) goto fail_row;
         PyObject *arrived = POST(post, P_RECEIVED_AT);
         if (!arrived) goto fail_row;
         int same = 0;
@@ -338,24 +311,25 @@ static PyObject *post_rows(PyObject *module, PyObject *const *args, Py_ssize_t n
         Py_INCREF(received_bound);
         values[14] = stored;
         Py_INCREF(stored);
-        values[15] = POST(post, P_REPLY_TO);
-        values[16] = POST(post, P_ROOT_ID);
+        if (!(values[15] = POST(post, P_REPLY_TO))) goto fail_row;
+        if (!(values[16] = POST(post, P_ROOT_ID))) goto fail_row;
         values[17] = root;
         Py_INCREF(root);
-        values[18] = POST(post, P_QUOTE_OF);
-        values[19] = POST(post, P_REPOST_OF);
+        if (!(values[18] = POST(post, P_QUOTE_OF))) goto fail_row;
+        if (!(values[19] = POST(post, P_REPOST_OF))) goto fail_row;
         for (int j = 0; j < 3; j++) {
             PyObject *list = POST(post, P_HASHTAGS + j);
             if (!list) goto fail_row;
             values[20 + j] = json_list(dumps, list, empty_json);
             Py_DECREF(list);
+            if (!values[20 + j]) goto fail_row;
         }
         PyObject *edited = POST(post, P_EDITED_AT);
         if (!edited) goto fail_row;
         values[23] = bound_time(to_time, edited);
         Py_DECREF(edited);
-        values[24] = POST(post, P_DELETED);
-        if (!values[24]) goto fail_row;
+        if (!values[23]) goto fail_row;
+        if (!(values[24] = POST(post, P_DELETED))) goto fail_row;
         int is_deleted = PyObject_IsTrue(values[24]);
         if (is_deleted < 0) goto fail_row;
         deleted += is_deleted;
@@ -363,21 +337,9 @@ static PyObject *post_rows(PyObject *module, PyObject *const *args, Py_ssize_t n
         Py_INCREF(values[25]);
         values[26] = one;
         Py_INCREF(one);
-        values[27] = POST(post, P_RAW);
-        PyObject *row = PyTuple_New(ROW_WIDTH);
-        if (!row) goto fail_row;
-        for (int j = 0; j < ROW_WIDTH; j++) {
-            if (!values[j]) {
-                Py_DECREF(row);
-                goto fail_row;
-            }
-            PyTuple_SET_ITEM(row, j, values[j]);
-            values[j] = NULL;
-        }
-        PyList_SET_ITEM(rows, k, row);
+        if (!(values[27] = POST(post, P_RAW))) goto fail_row;
         continue;
     fail_row:
-        for (int j = 0; j < ROW_WIDTH; j++) Py_XDECREF(values[j]);
         Py_XDECREF(received);
         Py_XDECREF(received_bound);
         goto fail;
@@ -385,22 +347,27 @@ static PyObject *post_rows(PyObject *module, PyObject *const *args, Py_ssize_t n
     Py_XDECREF(received);
     Py_XDECREF(received_bound);
     Py_DECREF(one);
-    PyObject *result = Py_BuildValue("(Nn)", rows, deleted);
+    PyObject *lean_rows = cut(cells, count, ROW_WIDTH, defaults);
+    for (Py_ssize_t i = 0; i < count * ROW_WIDTH; i++) Py_DECREF(cells[i]);
+    PyMem_Free(cells);
+    if (!lean_rows) return NULL;
+    PyObject *result = Py_BuildValue("(OOn)", PyTuple_GET_ITEM(lean_rows, 0),
+                                     PyTuple_GET_ITEM(lean_rows, 1), deleted);
+    Py_DECREF(lean_rows);
     return result;
 fail:
     Py_XDECREF(one);
-    Py_DECREF(rows);
+    for (Py_ssize_t i = 0; i < count * ROW_WIDTH; i++) Py_XDECREF(cells[i]);
+    PyMem_Free(cells);
     return NULL;
 }
 
 static PyMethodDef methods[] = {
-    {"lean", (PyCFunction)(void (*)(void))lean, METH_FASTCALL,
-     "lean(rows, defaults) -> (kept positions, rows cut to them)"},
     {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
      "configure(Post, Author): where post_rows() reads each field"},
     {"post_rows", (PyCFunction)(void (*)(void))post_rows, METH_FASTCALL,
      "post_rows(posts, fresh, indices, ids, roots, folded, post_ids, stored, to_time, dumps, "
-     "fold, empty_json) -> (rows, deleted)"},
+     "fold, empty_json, defaults) -> (kept, rows, deleted)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,14 +1,12 @@
-"""The rows of the bulk insert of new posts, and those rows cut to the columns worth binding.
-
-:func:`post_rows` builds the row of each new post (28 values, in ``writer._POST_COLUMNS``
-order); compiled, it reads the fields of the ``Post`` and ``Author`` structs from their slots.
+"""The insert rows of a round's new posts, cut to the columns worth binding.
 
 The batch writer inserts thousands of new posts per statement. Most leave many columns at
 their default (no URL, no quote, no edit …); a column that every row of a statement leaves at
-its default is left out of the insert, the database then writing that default itself. Binding
-those values cost 13,100 machine instructions per post in an insert-only count; the whole store
-share fell by 9,000 with the Python cut, 11,100 with the compiled one (callgrind,
-docs/benchmarks.md).
+its default is left out of the insert, the database then writing that default itself (binding
+those values cost 13,100 machine instructions per post in an insert-only count, callgrind,
+docs/benchmarks.md). :func:`post_rows` builds the rows (28 values, in ``writer._POST_COLUMNS``
+order) and cuts them (:func:`lean`); compiled (``store/_rowsc.c``), it reads the fields of the
+``Post`` and ``Author`` structs from their slots and builds no full-width tuple.
 """
 
 from __future__ import annotations
@@ -24,6 +22,23 @@ EMPTY_JSON: Final = "[]"
 """The stored form of an empty list of hashtags, mentions or links (the columns' default)."""
 
 
+def lean(rows: list[Row], defaults: Sequence[tuple[int, Any]]) -> tuple[tuple[int, ...], list[Row]]:
+    """The positions of the columns to insert (those not at their default in every row), and
+    ``rows`` cut to them; ``defaults`` pairs a column's position with its default value."""
+    if not rows:
+        raise ValueError("lean() needs at least one row")
+    width = len(rows[0])
+    for number, row in enumerate(rows):
+        if not isinstance(row, tuple) or len(row) != width:
+            raise ValueError(f"lean() row {number} is not a tuple of {width} values")
+    columns = list(zip(*rows, strict=True))
+    dropped = {at for at, default in defaults if all(v == default for v in columns[at])}
+    kept = tuple(at for at in range(width) if at not in dropped)
+    if not dropped:
+        return kept, rows
+    return kept, list(zip(*[columns[at] for at in kept], strict=True))
+
+
 def post_rows_python(
     posts: Sequence[Post],
     fresh: list[int],
@@ -37,10 +52,13 @@ def post_rows_python(
     dumps: Callable[[Any], bytes],
     fold: Callable[[str], str],
     empty_json: str,
-) -> tuple[list[Row], int]:
+    defaults: Sequence[tuple[int, Any]],
+) -> tuple[tuple[int, ...], list[Row], int]:
     """The insert rows of ``posts[p]`` for each position ``p`` in ``fresh`` (with row ids
     ``ids``, conversation roots ``roots[p]``, folded text ``folded[indices[p]]`` or ``fold`` of
-    the text), and how many of them are deleted; sets ``post_ids[indices[p]]`` to each id.
+    the text), cut by :func:`lean` to the columns worth inserting (``defaults`` as there), and
+    how many of them are deleted: ``(kept positions, rows, deleted)``. Sets
+    ``post_ids[indices[p]]`` to each id.
 
     ``stored`` is the bound time of storing, ``to_time`` binds the others; lists of strings
     are written by ``dumps`` (an empty one as ``empty_json``)."""
@@ -93,39 +111,17 @@ def post_rows_python(
             )
         )
         deleted += bool(post.deleted)
-    return rows, deleted
-
-
-def lean_python(
-    rows: list[Row], defaults: Sequence[tuple[int, Any]]
-) -> tuple[tuple[int, ...], list[Row]]:
-    """The positions of the columns to insert (those not at their default in every row), and
-    ``rows`` cut to them; ``defaults`` pairs a column's position with its default value."""
-    if not rows:
-        raise ValueError("lean() needs at least one row")
-    width = len(rows[0])
-    for number, row in enumerate(rows):
-        if not isinstance(row, tuple) or len(row) != width:
-            raise ValueError(f"lean() row {number} is not a tuple of {width} values")
-    columns = list(zip(*rows, strict=True))
-    dropped = {at for at, default in defaults if all(v == default for v in columns[at])}
-    kept = tuple(at for at in range(width) if at not in dropped)
-    if not dropped:
-        return kept, rows
-    return kept, list(zip(*[columns[at] for at in kept], strict=True))
+    kept, cut = lean(rows, defaults)
+    return kept, cut, deleted
 
 
 try:
-    # The same answers with a pointer comparison per value instead of a Python call (~6,000
-    # machine instructions per post for the 18 columns the writer checks), and the rows built
-    # from the structs' slots.
+    # The same rows built from the structs' slots, and cut without full-width tuples.
     from veille.store import _rowsc  # type: ignore[attr-defined]
 
     _rowsc.configure(Post, Author)
-    lean = _rowsc.lean
     post_rows = _rowsc.post_rows
 except ImportError:  # pragma: no cover - pip install -e . builds it
-    lean = lean_python
     post_rows = post_rows_python
 
-COMPILED: Final = lean is not lean_python
+COMPILED: Final = post_rows is not post_rows_python

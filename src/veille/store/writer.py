@@ -27,7 +27,7 @@ from veille import conversations as conv
 from veille.model import Enrichment, Match, Post, Quarantined
 from veille.store import findings
 from veille.store.checks import check_post, quarantine_row, refusal
-from veille.store.rows import EMPTY_JSON, lean, post_rows
+from veille.store.rows import EMPTY_JSON, post_rows
 from veille.store.schema import (
     cursors,
     post_versions,
@@ -173,6 +173,8 @@ class _Plan:
     """The statements one round of a batch will run."""
 
     inserts: list[tuple[Any, ...]] = field(default_factory=list)
+    """New posts' rows, cut to ``insert_columns`` (positions in ``_POST_COLUMNS``)."""
+    insert_columns: tuple[int, ...] = ()
     fts_inserts: list[tuple[int, str]] = field(default_factory=list)
     fts_deletes: list[tuple[int, str]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -485,7 +487,7 @@ class BatchWriter:
         result: WriteResult,
     ) -> None:
         """The rows of the new posts (built in C, :func:`veille.store.rows.post_rows`)."""
-        rows, deleted = post_rows(
+        plan.insert_columns, plan.inserts, deleted = post_rows(
             round_posts,
             fresh,
             indices,
@@ -498,8 +500,8 @@ class BatchWriter:
             orjson.dumps,
             self.fold,
             EMPTY_JSON,
+            _DEFAULT_AT,
         )
-        plan.inserts += rows
         result.deleted += deleted
         result.inserted += len(fresh)
         # Most posts match nothing: only the matched ones leave C-level iteration.
@@ -655,9 +657,8 @@ class BatchWriter:
             if plan.deletes:
                 conn.execute(_MARK_DELETED, plan.deletes)
             if plan.inserts:
-                kept, rows = lean(plan.inserts, _DEFAULT_AT)
-                cursor.executemany(self._post_insert(kept, bet), rows)
-                if bet and cursor.rowcount != len(rows):
+                cursor.executemany(self._post_insert(plan.insert_columns, bet), plan.inserts)
+                if bet and cursor.rowcount != len(plan.inserts):
                     raise _AlreadyStored
                 if self.sqlite and plan.fresh_ids is not None:
                     cursor.execute(self.sql_fts_copy, plan.fresh_ids)
