@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import compress
+from operator import itemgetter
 from typing import Any, Final
 
 import msgspec
@@ -97,6 +98,8 @@ server default, or ``NULL``): see :mod:`veille.store.rows`."""
 _DEFAULT_AT: Final = tuple(
     (_POST_COLUMNS.index(name), value) for name, value in _POST_DEFAULTS.items()
 )
+
+_NATIVE_ID: Final = itemgetter(1)
 
 _MAX_INSERT_SHAPES: Final = 256
 """Most post inserts (sets of columns) the writer keeps compiled; a handful in practice."""
@@ -270,14 +273,18 @@ class BatchWriter:
                 else:
                     refused.append(refusal(post, error, source, now))
         keys = [(post.platform, post.native_id) for post in batch]
-        for round_ in _rounds(keys, valid):
+        rounds = _rounds(keys, valid)
+        for round_ in rounds:
             args = (conn, batch, keys, round_, matches, folded, enrichments, now)
             if self._may_bet():
                 part = WriteResult(post_ids=[None] * len(batch))
                 if self._write_new_round(
                     conn, functools.partial(self._write_round, *args, part, bet=True)
                 ):
-                    result.add(part)
+                    if len(rounds) == 1:
+                        result = part  # nothing written before it: no merge needed
+                    else:
+                        result.add(part)
                     continue
             self._write_round(*args, result)
         if refused:
@@ -779,8 +786,13 @@ def _insert_sql(mark: str, table: str, columns: Sequence[str], tail: str = "") -
 def _rounds(keys: Sequence[conv.Key], valid: list[int]) -> list[list[int]]:
     """Split a batch (its posts' ``keys``) so that each round holds a key at most once (k-th
     copies in round k)."""
-    distinct = set(keys) if len(valid) == len(keys) else {keys[i] for i in valid}
-    if len(distinct) == len(valid):
+    if len(valid) == len(keys):
+        # Distinct native ids make distinct keys: a set of strings (hashes cached) is built
+        # faster than one of tuples (hashed anew), so it is tried first.
+        distinct = len(set(map(_NATIVE_ID, keys))) == len(keys) or len(set(keys)) == len(keys)
+    else:
+        distinct = len({keys[i] for i in valid}) == len(valid)
+    if distinct:
         return [valid] if valid else []
     seen: dict[tuple[str, str], int] = {}
     rounds: list[list[int]] = []
