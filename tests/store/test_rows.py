@@ -168,3 +168,16 @@ def test_compiled_post_rows_refuse_an_empty_round() -> None:
                 EMPTY_JSON,
                 _DEFAULT_AT,
             )
+
+
+def test_post_rows_are_as_wide_as_the_posts_table_insert() -> None:
+    # The builders write 28 values in writer._POST_COLUMNS order: the two must change together.
+    post = Post(platform="x", native_id="1", text="t")
+    for build in (rows_module.post_rows, post_rows_python):
+        kept, rows, _ = build(
+            [post], [0], [0], [7], ["1"], None, [None], 0, to_micros,
+            orjson.dumps, _fold, EMPTY_JSON, (),
+        )  # fmt: skip
+        assert kept == tuple(range(WIDTH))
+        assert rows[0][1:3] == ("x", "1")
+        assert rows[0][_POST_COLUMNS.index("conv_root")] == "1"

@@ -323,3 +323,16 @@ def test_every_naughty_string_round_trips(store: Store, shared_data: Path) -> No
         assert stored is not None
         assert stored.post == original
         assert store.post("mastodon", original.native_id) == stored
+
+
+def test_folded_texts_given_as_any_sequence_are_indexed(store: Store) -> None:
+    batch = [Post(platform="f", native_id=str(n), text=f"Café {n}") for n in range(3)]
+    folded = tuple(f" cafe {n} " for n in range(3))  # a tuple, not the pipeline's list
+    store.write_batch(batch, folded=folded)
+    with store.engine.connect() as conn:
+        stored = conn.execute(
+            sa.select(posts.c.native_id, posts.c.search_text)
+            .where(posts.c.platform == "f")
+            .order_by(posts.c.native_id)
+        ).all()
+    assert [tuple(row) for row in stored] == [(str(n), f" cafe {n} ") for n in range(3)]

@@ -258,6 +258,8 @@ class BatchWriter:
             raise ValueError(f"{len(batch)} posts but {len(matches)} match lists")
         if folded is not None and len(folded) != len(batch):
             raise ValueError(f"{len(batch)} posts but {len(folded)} folded texts")
+        if folded is not None and not isinstance(folded, list):
+            folded = list(folded)  # the compiled row builder indexes a list
         if enrichments is not None and len(enrichments) != len(batch):
             raise ValueError(f"{len(batch)} posts but {len(enrichments)} enrichments")
         result = WriteResult(post_ids=[None] * len(batch))
@@ -340,7 +342,7 @@ class BatchWriter:
         batch_keys: Sequence[conv.Key],
         indices: list[int],
         matches: Sequence[Sequence[Match]] | None,
-        folded: Sequence[str] | None,
+        folded: list[str] | None,
         enrichments: Sequence[Enrichment] | None,
         now: datetime,
         result: WriteResult,
@@ -489,7 +491,7 @@ class BatchWriter:
         ids: list[int],
         roots: list[str],
         match_lists: Sequence[Sequence[Match]],
-        folded: Sequence[str] | None,
+        folded: list[str] | None,
         now: datetime,
         result: WriteResult,
     ) -> None:
@@ -500,7 +502,7 @@ class BatchWriter:
             indices,
             ids,
             roots,
-            folded if folded is None or isinstance(folded, list) else list(folded),
+            folded,
             result.post_ids,
             self.bind_time(now),
             self.bind_time,
