@@ -34,7 +34,7 @@ find_python() {
 
 bootstrap() {
   local extras="$1"; shift
-  local base=(ca-certificates gcc libc6-dev)
+  local base=(ca-certificates gcc libc6-dev libsqlite3-dev)
   if ! find_python >/dev/null; then base+=(python3 python3-venv python3-dev); fi
   command -v dpkg-query >/dev/null && apt_install "${base[@]}" "$@"
   local py; py="$(find_python)" || { echo "veille: Python 3.11 or newer with venv is required" >&2; exit 1; }

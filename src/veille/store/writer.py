@@ -26,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from veille import conversations as conv
 from veille.model import Enrichment, Match, Post, Quarantined
-from veille.store import findings
+from veille.store import bulk, findings
 from veille.store.checks import check_post, quarantine_row, refusal
 from veille.store.rows import EMPTY_JSON, post_rows
 from veille.store.schema import (
@@ -666,8 +666,9 @@ class BatchWriter:
             if plan.deletes:
                 conn.execute(_MARK_DELETED, plan.deletes)
             if plan.inserts:
-                cursor.executemany(self._post_insert(plan.insert_columns, bet), plan.inserts)
-                if bet and cursor.rowcount != len(plan.inserts):
+                sql = self._post_insert(plan.insert_columns, bet)
+                inserted = bulk.executemany(conn.connection.dbapi_connection, sql, plan.inserts)
+                if bet and inserted != len(plan.inserts):
                     raise _AlreadyStored
                 if self.sqlite and plan.fresh_ids is not None:
                     cursor.execute(self.sql_fts_copy, plan.fresh_ids)
