@@ -8,6 +8,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+import sqlalchemy as sa
 
 from veille.match.matcher import Matcher
 from veille.model import Enrichment, Finding, Match, Post, Quarantined, RawItem
@@ -17,6 +18,8 @@ from veille.pipeline import Pipeline, Processor, Stored
 from veille.rules.rule import Rule
 from veille.sources.base import Batch
 from veille.sources.replay import ReplaySource
+from veille.store import Store
+from veille.store.schema import posts as posts_table
 from veille.testing import FakeClock
 
 
@@ -43,6 +46,7 @@ class MemorySink:
         self.refuse = refuse
         self.delay = delay
         self.attempts = 0
+        self.payloads: list[bytes | None] = []
 
     def write_batch(
         self,
@@ -52,6 +56,7 @@ class MemorySink:
         *,
         rejected: Sequence[Quarantined] = (),
         folded: Sequence[str] | None = None,
+        payloads: Sequence[bytes | None] | None = None,
         source: str = "",
         enrichments: Sequence[Enrichment] | None = None,
         checked: bool = False,
@@ -62,7 +67,9 @@ class MemorySink:
         if self.refuse and any(p.native_id == self.refuse for p in posts):
             raise ValueError(f"cannot store {self.refuse}")
         assert folded is not None
-        assert len(folded) == len(posts) == len(matches or ())
+        assert payloads is not None
+        assert len(folded) == len(posts) == len(matches or ()) == len(payloads)
+        self.payloads += payloads
         self.transactions.append(
             (list(posts), [list(m) for m in matches or ()], list(rejected), dict(cursors or {}))
         )
@@ -239,6 +246,8 @@ async def test_worker_processes_give_the_same_result(tmp_path: Path) -> None:
         m for t in local.transactions for m in t[1]
     ]
     assert [q.error for q in pooled.quarantined] == [q.error for q in local.quarantined]
+    # The raw copies stay in this process: each post's payload is the line it came from.
+    assert pooled.payloads == local.payloads == path.read_bytes().splitlines()[:500]
 
 
 class KillerMatcher(WordMatcher):
@@ -257,6 +266,10 @@ async def test_a_record_that_kills_its_worker_is_isolated(tmp_path: Path) -> Non
     sink = MemorySink()
     await Pipeline([ReplaySource(path, batch_size=40)], sink, killer_processor, workers=1).run()
     assert [p.native_id for p in sink.posts] == [str(i) for i in range(40) if i != 13]
+    # Bisecting the batch keeps each post with its own payload.
+    assert [msgspec.json.decode(p or b"")["id"] for p in sink.payloads] == [
+        i for i in range(40) if i != 13
+    ]
     (dead,) = sink.quarantined
     assert "worker process died" in dead.error
     assert dead.error.startswith("line 14")
@@ -446,3 +459,36 @@ def test_a_failing_batch_call_quarantines_only_the_bad_items() -> None:
         ("line 7", "normalise"),
     ]
     assert "language model failed" in out.quarantined[0].error
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+async def test_raw_copies_are_the_payloads_as_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """Well-formed UTF-8 travels as the payload's bytes; anything else is decoded (U+FFFD for
+    what is not UTF-8) into the post's raw, and checked like every field (a NUL is refused)."""
+    monkeypatch.setattr(registry, "_loaded", dict(registry._loaded))
+    registry.register("lenient", lenient)
+    path = tmp_path / "a.jsonl"
+    lines = ["politie café 😂".encode(), b"caf\xe9 latin-1", b"a NUL \x00 here", b"plain"]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    store = Store.open(f"sqlite:///{tmp_path / 'veille.db'}")
+    factory = lenient_processor if workers else lenient_processor()
+    await Pipeline([ReplaySource(path, platform="lenient")], store, factory, workers=workers).run()
+    with store.engine.connect() as conn:
+        raws = dict(conn.execute(sa.select(posts_table.c.native_id, posts_table.c.raw)).all())
+    [refused] = store.quarantined()
+    store.close()
+    assert raws == {"line 1": "politie café 😂", "line 2": "caf\ufffd latin-1", "line 4": "plain"}
+    assert refused.stage == "store"
+    assert refused.error.startswith("line 3:")
+    assert "raw contains a NUL" in refused.error
+
+
+def lenient(item: RawItem) -> Post:
+    """A mapper that reads nothing of its payload."""
+    return Post(platform="t", native_id=item.origin, text="text")
+
+
+def lenient_processor() -> Processor:
+    return Processor(WordMatcher("police"))

@@ -72,7 +72,13 @@ class Post(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     edited_at: datetime | None = None
     deleted: bool = False
     raw: str = ""
-    """The source payload this post was mapped from (JSON or XML text), kept for audit."""
+    """The source payload this post was mapped from (JSON or XML text), kept for audit.
+
+    Mappers leave it empty: the pipeline keeps the payload's bytes beside the post and the
+    store writes them as its raw copy (``Store.write_batch(payloads=…)``), so the payload is
+    never decoded into a ``str`` nor sent back from a worker process. It is set here only for
+    a payload that is not well-formed UTF-8 (decoded with U+FFFD replacements) and by callers
+    that build posts themselves."""
 
     @property
     def key(self) -> tuple[str, str]:

@@ -47,7 +47,14 @@ from veille.model import Enrichment, Match, Post, Quarantined, RawItem, Stage
 from veille.normalise.fold import Folded, fold
 from veille.normalise.registry import Mapper, mapper_for
 from veille.sources.base import Batch, Source
-from veille.store.checks import MAX_ID, MAX_PLATFORM, check_post
+from veille.store.checks import (
+    MAX_ID,
+    MAX_PLATFORM,
+    MAX_RAW,
+    check_post,
+    raw_of,
+    storable_payload,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +113,23 @@ class Processed(msgspec.Struct):
     enrichments: list[Enrichment] = []
     """Parallel to ``posts``; empty when no enricher is installed."""
     quarantined: list[Quarantined] = []
+    origins: list[int] = []
+    """Parallel to ``posts`` as the :class:`Processor` returns them: the position in its batch
+    of the item a post was mapped from when the post's raw copy is that item's payload, -1
+    when it is in ``post.raw``. The payload is never sent back from a worker process: the
+    pipeline holds the items, and :meth:`with_payloads` turns these into ``payloads``."""
+    payloads: list[bytes | None] = []
+    """Parallel to ``posts`` once :meth:`with_payloads` ran: the payload that is each post's
+    raw copy (well-formed UTF-8 without NUL, checked by the Processor), or ``None``."""
+
+    def with_payloads(self, items: Sequence[RawItem]) -> Processed:
+        """Resolve ``origins`` against the ``items`` this batch was processed from."""
+        if self.origins:
+            self.payloads = [items[at].payload if at >= 0 else None for at in self.origins]
+            self.origins = []
+        elif len(self.payloads) != len(self.posts):
+            self.payloads = [None] * len(self.posts)
+        return self
 
     def split(self, at: int) -> tuple[Processed, Processed]:
         """The first ``at`` posts, and the rest with the quarantined records."""
@@ -115,6 +139,7 @@ class Processed(msgspec.Struct):
             self.matches[:at],
             self.folded[:at],
             self.enrichments[:at],
+            payloads=self.payloads[:at],
         )
         tail = Processed(
             self.posts[at:],
@@ -123,6 +148,7 @@ class Processed(msgspec.Struct):
             self.folded[at:],
             self.enrichments[at:],
             self.quarantined,
+            payloads=self.payloads[at:],
         )
         return head, tail
 
@@ -133,6 +159,7 @@ class Processed(msgspec.Struct):
         self.folded += other.folded
         self.enrichments += other.enrichments
         self.quarantined += other.quarantined
+        self.payloads += other.payloads
 
 
 @dataclass(slots=True)
@@ -146,6 +173,8 @@ class _Item:
     folded: list[Folded]
     matches: Sequence[list[Match]] = ()
     enrichments: Sequence[Enrichment] = ()
+    raw_is_payload: bool = True
+    """The posts' raw copy is ``item.payload`` (see :attr:`Processed.origins`)."""
 
 
 _POSTS: Final = attrgetter("posts")
@@ -195,6 +224,7 @@ class Processor:
         out.matches = list(chain.from_iterable(map(_MATCHES, todo)))
         out.folded = [f.scan for f in chain.from_iterable(map(_FOLDED, todo))]
         out.enrichments = list(chain.from_iterable(map(_ENRICHMENTS, todo)))
+        out.origins = [one.index if one.raw_is_payload else -1 for one in todo for _ in one.posts]
         rejected.sort(key=lambda r: r[0])  # stable: an item's own records keep their order
         out.quarantined = [q for _, q in rejected]
         return out
@@ -210,12 +240,18 @@ class Processor:
                 if mapper is None:
                     mapper = mappers[item.platform] = mapper_for(item.platform)
                 mapped = mapper(item)
-                if isinstance(mapped, Post) and check_post(mapped) is None:
+                # A post's raw copy is its payload, kept as bytes and stored as text: never
+                # decoded here nor sent back from a worker process (the pipeline holds the
+                # items). Only a payload that is not storable text as it is gets decoded.
+                whole = storable_payload(item.payload, MAX_RAW)
+                if whole and isinstance(mapped, Post) and check_post(mapped) is None:
                     # The usual item: one post the store accepts (no loop, no list to fill).
                     todo.append(_Item(index, item, [mapped], [fold(mapped.text)]))
                     continue
                 posts: list[Post] = []
                 for post in (mapped,) if isinstance(mapped, Post) else mapped:
+                    if not whole:
+                        post.raw = raw_of(item.payload)
                     refused = check_post(post)
                     if refused is not None:
                         # What the store would refuse, found here (in a worker process when
@@ -229,7 +265,7 @@ class Processor:
                 rejected.append((index, quarantine(item, "normalise", exc, self.clock)))
                 continue
             if posts:
-                todo.append(_Item(index, item, posts, folded))
+                todo.append(_Item(index, item, posts, folded, raw_is_payload=whole))
         return todo
 
     def _stage(
@@ -387,14 +423,17 @@ class Sink(Protocol):
         *,
         rejected: Sequence[Quarantined] = (),
         folded: Sequence[str] | None = None,
+        payloads: Sequence[bytes | None] | None = None,
         source: str = "",
         enrichments: Sequence[Enrichment] | None = None,
         checked: bool = False,
     ) -> Any:
         """Store posts (upsert), their matches and findings, quarantined records and cursors
         atomically; the result may list the conversations it ``flagged`` as
-        ``(platform, root)``. ``checked``: every post passed ``veille.store.checks.check_post``
-        already."""
+        ``(platform, root)``. ``payloads[i]``, when not ``None``, is the raw copy of
+        ``posts[i]`` (instead of its ``raw``). ``checked``: every post passed
+        ``veille.store.checks.check_post`` already (and every payload
+        ``storable_payload``)."""
         ...
 
 
@@ -627,7 +666,8 @@ class Pipeline:
             if self._thread is None:
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="veille-pure")
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._thread, self._processor, items)
+            done = await loop.run_in_executor(self._thread, self._processor, items)
+            return done.with_payloads(items)
         pool = self._pool
         assert pool is not None
         payload = _items_codec.encode(items)
@@ -635,7 +675,7 @@ class Pipeline:
             result = await asyncio.get_running_loop().run_in_executor(
                 pool, _process_in_worker, payload
             )
-            return _processed_decoder.decode(result)
+            return _processed_decoder.decode(result).with_payloads(items)
         except BrokenProcessPool:
             if pool is self._pool:  # not a pool already replaced by a swap
                 self._start_pool()
@@ -775,6 +815,9 @@ class Pipeline:
                 return flagged
             if done.posts:
                 post = done.posts[0]
+                payload = done.payloads[0] if done.payloads else None
+                if payload is not None:  # the record keeps the post whole, its raw copy too
+                    post = msgspec.structs.replace(post, raw=raw_of(payload))
                 culprit = Quarantined(
                     source=done.sources[0],
                     stage="store",
@@ -804,6 +847,7 @@ class Pipeline:
                 cursors,
                 rejected=done.quarantined,
                 folded=done.folded,
+                payloads=done.payloads,
                 source=sources.pop() if len(sources) == 1 else "",
                 enrichments=done.enrichments if done.enrichments else None,
                 checked=True,  # the Processor ran the store's checks

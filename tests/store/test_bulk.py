@@ -65,6 +65,20 @@ def test_counts_only_the_rows_written(db: sqlite3.Connection) -> None:
     assert db.execute("SELECT a FROM t WHERE id = 2").fetchone() == ("kept",)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+def test_bytes_as_text_are_written_as_text(
+    db: sqlite3.Connection, compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk, "COMPILED", compiled)
+    rows = [(1, "café".encode(), b"", None), (2, "plain", "é".encode(), 3)]
+    assert executemany(db, INSERT, rows, bytes_as_text=True) == 2
+    read = "SELECT a, typeof(a), b, typeof(b) FROM t ORDER BY id"
+    assert db.execute(read).fetchall() == [
+        ("café", "text", "", "text"),
+        ("plain", "text", "é", "text"),
+    ]
+
+
 def test_an_empty_list_runs_nothing(db: sqlite3.Connection) -> None:
     assert executemany(db, "not even SQL", []) == 0
 

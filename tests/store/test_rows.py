@@ -107,11 +107,12 @@ def _fold(text: str) -> str:
 @given(
     posts=st.lists(POSTS, min_size=1, max_size=8),
     with_folded=st.booleans(),
+    with_payloads=st.booleans(),
     to_time=st.sampled_from([to_micros, aware]),
     data=st.data(),
 )
 def test_compiled_post_rows_agree_with_python(
-    posts: list[Post], with_folded: bool, to_time: Any, data: st.DataObject
+    posts: list[Post], with_folded: bool, with_payloads: bool, to_time: Any, data: st.DataObject
 ) -> None:
     n = len(posts)
     fresh = data.draw(st.lists(st.integers(0, n - 1), unique=True, min_size=1, max_size=n))
@@ -119,6 +120,11 @@ def test_compiled_post_rows_agree_with_python(
     ids = list(range(100, 100 + len(fresh)))
     roots = [f"root{i}" for i in range(n)]
     folded = [f"folded{i}" for i in range(n)] if with_folded else None
+    payloads = (
+        data.draw(st.lists(st.one_of(st.none(), st.binary()), min_size=n, max_size=n))
+        if with_payloads
+        else None
+    )
     answers = []
     for build in (rows_module.post_rows, post_rows_python):
         post_ids: list[int | None] = [None] * n
@@ -126,8 +132,8 @@ def test_compiled_post_rows_agree_with_python(
         answers.append(
             (
                 *build(
-                    posts, fresh, indices, ids, roots, folded, post_ids, stored, to_time,
-                    orjson.dumps, _fold, EMPTY_JSON, _DEFAULT_AT,
+                    posts, fresh, indices, ids, roots, folded, payloads, post_ids, stored,
+                    to_time, orjson.dumps, _fold, EMPTY_JSON, _DEFAULT_AT,
                 ),
                 post_ids,
             )
@@ -138,6 +144,11 @@ def test_compiled_post_rows_agree_with_python(
     assert [row[kept.index(1)] for row in rows] == [posts[p].platform for p in fresh]
     assert deleted == sum(posts[p].deleted for p in fresh)
     assert sorted(i for i in post_ids if i is not None) == ids
+    raw = _POST_COLUMNS.index("raw")
+    if raw in kept:  # the raw copy: the payload when given, else the post's own
+        given = [None if payloads is None else payloads[indices[p]] for p in fresh]
+        expected = [posts[p].raw if g is None else g for p, g in zip(fresh, given, strict=True)]
+        assert [row[kept.index(raw)] for row in rows] == expected
 
 
 def test_compiled_post_rows_refuse_positions_out_of_range() -> None:
@@ -145,7 +156,7 @@ def test_compiled_post_rows_refuse_positions_out_of_range() -> None:
     for build in (rows_module.post_rows, post_rows_python):
         with pytest.raises(IndexError):
             build(
-                [post], [1], [0], [7], ["1"], None, [None], 0, to_micros,
+                [post], [1], [0], [7], ["1"], None, None, [None], 0, to_micros,
                 orjson.dumps, _fold, EMPTY_JSON, _DEFAULT_AT,
             )  # fmt: skip
 
@@ -159,6 +170,7 @@ def test_compiled_post_rows_refuse_an_empty_round() -> None:
                 [],
                 [],
                 [],
+                None,
                 None,
                 [],
                 0,
@@ -175,7 +187,7 @@ def test_post_rows_are_as_wide_as_the_posts_table_insert() -> None:
     post = Post(platform="x", native_id="1", text="t")
     for build in (rows_module.post_rows, post_rows_python):
         kept, rows, _ = build(
-            [post], [0], [0], [7], ["1"], None, [None], 0, to_micros,
+            [post], [0], [0], [7], ["1"], None, None, [None], 0, to_micros,
             orjson.dumps, _fold, EMPTY_JSON, (),
         )  # fmt: skip
         assert kept == tuple(range(WIDTH))

@@ -336,3 +336,51 @@ def test_folded_texts_given_as_any_sequence_are_indexed(store: Store) -> None:
             .order_by(posts.c.native_id)
         ).all()
     assert [tuple(row) for row in stored] == [(str(n), f" cafe {n} ") for n in range(3)]
+
+
+def _raw_copies(store: Store) -> dict[str, tuple[str, str]]:
+    """Each stored post's raw copy and the type the database keeps it as."""
+    kind = sa.func.typeof if store.engine.dialect.name == "sqlite" else sa.func.pg_typeof
+    query = sa.select(posts.c.native_id, posts.c.raw, sa.cast(kind(posts.c.raw), sa.Text))
+    with store.engine.connect() as conn:
+        return {native: (raw, str(type_)) for native, raw, type_ in conn.execute(query)}
+
+
+def test_payloads_are_kept_as_the_raw_copies(store: Store) -> None:
+    payload = '{"id": "1", "text": "café ☕ politie"}'.encode()
+    result = store.write_batch(
+        [post("1"), post("2", raw="its own")], payloads=[payload, None], checked=True
+    )
+    assert result.inserted == 2
+    copies = _raw_copies(store)
+    assert copies["1"][0] == payload.decode()
+    assert copies["2"][0] == "its own"
+    assert {type_ for _, type_ in copies.values()} == {"text"}  # not a blob
+
+
+def test_unchecked_payloads_are_decoded_and_checked(store: Store) -> None:
+    result = store.write_batch(
+        [post("1"), post("2"), post("3", raw="kept")],
+        payloads=[b"not utf-8 \xff", b"a NUL \x00", None],
+        source="replay",
+    )
+    assert (result.inserted, result.quarantined) == (2, 1)
+    assert {k: raw for k, (raw, _) in _raw_copies(store).items()} == {
+        "1": "not utf-8 \ufffd",
+        "3": "kept",
+    }
+    [refused] = store.quarantined()
+    assert "raw" in refused.error
+    assert "NUL" in refused.error
+
+
+def test_an_edit_keeps_its_payload_as_the_new_raw_copy(store: Store) -> None:
+    store.write_batch([post("1", "first")], payloads=[b'{"v": 1}'], checked=True)
+    edited = post("1", "second", edited_at=T0 + timedelta(minutes=5))
+    assert store.write_batch([edited], payloads=[b'{"v": "\xc3\xa9"}'], checked=True).edited == 1
+    assert _raw_copies(store)["1"][0] == '{"v": "é"}'
+
+
+def test_payloads_must_match_the_posts(store: Store) -> None:
+    with pytest.raises(ValueError, match="1 posts but 2 payloads"):
+        store.write_batch([post("1")], payloads=[b"{}", b"{}"])

@@ -18,7 +18,6 @@ from veille.normalise.common import (
     decode,
     lang_hint,
     parse_time,
-    raw_text,
     safe_url,
     unique,
 )
@@ -82,7 +81,6 @@ def to_post(item: RawItem) -> Post:
             author=author,
             deleted=True,
             received_at=item.received_at,
-            raw=raw_text(item.payload),
         )
     if commit.operation not in ("create", "update"):
         raise MappingError(f"bluesky: unknown commit operation {commit.operation!r}")
@@ -103,7 +101,6 @@ def to_post(item: RawItem) -> Post:
             created_at=created_at,
             received_at=item.received_at,
             repost_of=repost_of,
-            raw=raw_text(item.payload),
         )
     text = record.get("text", "")
     if not isinstance(text, str):
@@ -131,7 +128,6 @@ def to_post(item: RawItem) -> Post:
         hashtags=unique(hashtags),
         mentions=unique(mentions),
         links=unique(links + embed_links),
-        raw=raw_text(item.payload),
     )
     # Past 15 keyword arguments CPython builds a dict for the call and the struct is filled
     # from it (7,400 machine instructions per post, callgrind): the rarer fields are set after.

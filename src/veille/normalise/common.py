@@ -42,11 +42,6 @@ def decode(payload: bytes, kind: type[T], platform: str) -> T:
         raise MappingError(f"{platform}: payload is not valid JSON: {exc}") from None
 
 
-def raw_text(payload: bytes) -> str:
-    """The payload as text for the audit copy kept on the Post."""
-    return payload.decode("utf-8", errors="replace")
-
-
 def parse_time(value: str | float | int | None, platform: str, field: str) -> datetime | None:
     """An ISO 8601 string or a Unix epoch number as an aware UTC datetime (None stays None)."""
     if value is None or value == "":

@@ -20,7 +20,6 @@ from veille.normalise.common import (
     html_to_text,
     lang_hint,
     parse_time,
-    raw_text,
     safe_url,
     unique,
 )
@@ -83,7 +82,6 @@ def to_post(item: RawItem) -> list[Post]:
     instance = envelope.instance.strip().lower()
     if not instance or "/" in instance:
         raise MappingError(f"mastodon: bad instance name {envelope.instance!r}")
-    raw = raw_text(item.payload)
     if envelope.event == "delete":
         try:
             status_id = msgspec.json.decode(envelope.data, type=str | int)
@@ -95,7 +93,6 @@ def to_post(item: RawItem) -> list[Post]:
                 native_id=f"{instance}/{status_id}",
                 deleted=True,
                 received_at=item.received_at,
-                raw=raw,
             )
         ]
     if envelope.event not in _STATUS_EVENTS:
@@ -104,13 +101,13 @@ def to_post(item: RawItem) -> list[Post]:
         status = msgspec.json.decode(envelope.data, type=_Status)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise MappingError(f"mastodon: unexpected status shape: {exc}") from None
-    posts = [_status_post(status, instance, item, raw)]
+    posts = [_status_post(status, instance, item)]
     if status.reblog is not None:
-        posts.append(_status_post(status.reblog, instance, item, raw))
+        posts.append(_status_post(status.reblog, instance, item))
     return posts
 
 
-def _status_post(status: _Status, instance: str, item: RawItem, raw: str) -> Post:
+def _status_post(status: _Status, instance: str, item: RawItem) -> Post:
     if not status.id:
         raise MappingError("mastodon: status without an id")
     native_id = f"{instance}/{status.id}"
@@ -134,7 +131,6 @@ def _status_post(status: _Status, instance: str, item: RawItem, raw: str) -> Pos
             created_at=created_at,
             received_at=item.received_at,
             repost_of=f"{instance}/{status.reblog.id}",
-            raw=raw,
         )
     body, links = html_to_text(status.content)
     warning = status.spoiler_text.strip()
@@ -159,7 +155,6 @@ def _status_post(status: _Status, instance: str, item: RawItem, raw: str) -> Pos
         ),
         links=unique([*links, card_url]),
         edited_at=edited_at,
-        raw=raw,
     )
 
 

@@ -11,7 +11,7 @@ from typing import Final
 import msgspec
 
 from veille.model import Author, Post, RawItem
-from veille.normalise.common import MappingError, decode, parse_time, raw_text, safe_url, unique
+from veille.normalise.common import MappingError, decode, parse_time, safe_url, unique
 
 PLATFORM: Final = "reddit"
 SITE: Final = "https://www.reddit.com"
@@ -84,7 +84,6 @@ def to_post(item: RawItem) -> Post:
             links=unique([link]),
             edited_at=edited_at,
             deleted=gone,
-            raw=raw_text(item.payload),
         )
     if not data.parent_id or not data.link_id:
         raise MappingError(f"reddit: comment {name} lacks parent_id or link_id")
@@ -101,5 +100,4 @@ def to_post(item: RawItem) -> Post:
         root_id=data.link_id,
         edited_at=edited_at,
         deleted=gone,
-        raw=raw_text(item.payload),
     )

@@ -19,7 +19,6 @@ from veille.normalise.common import (
     html_to_text,
     lang_hint,
     parse_time,
-    raw_text,
     safe_url,
     unique,
 )
@@ -66,7 +65,6 @@ def to_post(item: RawItem) -> Post:
         hashtags=unique([t.strip() for t in entry.tags if t.strip()][:50]),
         links=unique([link, *summary_links, *content_links]),
         edited_at=updated if published and updated and updated != published else None,
-        raw=raw_text(item.payload),
     )
 
 

@@ -23,7 +23,6 @@ from veille.normalise.common import (
     decode,
     lang_hint,
     parse_time,
-    raw_text,
     safe_url,
     unique,
 )
@@ -110,10 +109,9 @@ def to_post(item: RawItem) -> list[Post]:
     tweets = frame.data if isinstance(frame.data, list) else [frame.data]
     users = {user.id: user for user in frame.includes.users}
     included = {tweet.id for tweet in frame.includes.tweets}
-    raw = raw_text(item.payload)
     posts: dict[str, tuple[int, Post]] = {}
     for tweet in [*tweets, *frame.includes.tweets]:
-        post = _tweet_post(tweet, users, included, item, raw)
+        post = _tweet_post(tweet, users, included, item)
         # two versions of one edited tweet in one payload: the newest wins
         version = int(tweet.id)
         if post.native_id not in posts or posts[post.native_id][0] < version:
@@ -121,9 +119,7 @@ def to_post(item: RawItem) -> list[Post]:
     return [post for _, post in posts.values()]
 
 
-def _tweet_post(
-    tweet: _Tweet, users: dict[str, _User], included: set[str], item: RawItem, raw: str
-) -> Post:
+def _tweet_post(tweet: _Tweet, users: dict[str, _User], included: set[str], item: RawItem) -> Post:
     if not tweet.id.isdigit():
         raise MappingError(f"x: tweet id {tweet.id!r} is not a number")
     history = [i for i in tweet.edit_history_tweet_ids if i.isdigit()]
@@ -165,7 +161,6 @@ def _tweet_post(
         hashtags=unique([t.tag for t in entities.hashtags]),
         mentions=unique([m.username for m in entities.mentions]),
         links=unique([safe_url(u.unwound_url or u.expanded_url or u.url) for u in entities.urls]),
-        raw=raw,
     )
     # Past 15 keyword arguments CPython builds a dict for the call and the struct is filled
     # from it (7,400 machine instructions per post, callgrind): the rarer fields are set after.

@@ -200,13 +200,14 @@ static PyObject *list_at(PyObject *list, PyObject *index, const char *what) {
 
 #define ROW_WIDTH 28
 
-/* post_rows(posts, fresh, indices, ids, roots, folded, post_ids, stored, to_time, dumps, fold,
- *           empty_json, defaults) -> (kept, rows, deleted): see veille.store.rows.post_rows_python.
+/* post_rows(posts, fresh, indices, ids, roots, folded, payloads, post_ids, stored, to_time,
+ *           dumps, fold, empty_json, defaults) -> (kept, rows, deleted): see
+ *           veille.store.rows.post_rows_python.
  * The values of every row are gathered first, then cut to the columns worth inserting: no
  * full-width tuple is built. */
 static PyObject *post_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 13) {
-        PyErr_SetString(PyExc_TypeError, "post_rows() takes 13 arguments");
+    if (nargs != 14) {
+        PyErr_SetString(PyExc_TypeError, "post_rows() takes 14 arguments");
         return NULL;
     }
     if (!post_type) {
@@ -214,16 +215,17 @@ static PyObject *post_rows(PyObject *module, PyObject *const *args, Py_ssize_t n
         return NULL;
     }
     PyObject *posts = args[0], *fresh = args[1], *indices = args[2], *ids = args[3],
-             *roots = args[4], *folded = args[5], *post_ids = args[6], *stored = args[7],
-             *to_time = args[8], *dumps = args[9], *fold = args[10], *empty_json = args[11],
-             *defaults = args[12];
+             *roots = args[4], *folded = args[5], *payloads = args[6], *post_ids = args[7],
+             *stored = args[8], *to_time = args[9], *dumps = args[10], *fold = args[11],
+             *empty_json = args[12], *defaults = args[13];
     if (!PyTuple_Check(defaults)) {
         PyErr_SetString(PyExc_TypeError, "post_rows() defaults must be a tuple");
         return NULL;
     }
     if (check_list(posts, "posts") || check_list(fresh, "fresh") ||
         check_list(indices, "indices") || check_list(ids, "ids") || check_list(roots, "roots") ||
-        check_list(post_ids, "post_ids") || (folded != Py_None && check_list(folded, "folded")))
+        check_list(post_ids, "post_ids") || (folded != Py_None && check_list(folded, "folded")) ||
+        (payloads != Py_None && check_list(payloads, "payloads")))
         return NULL;
     Py_ssize_t count = PyList_GET_SIZE(fresh);
     if (PyList_GET_SIZE(ids) != count) {
@@ -337,7 +339,21 @@ static PyObject *post_rows(PyObject *module, PyObject *const *args, Py_ssize_t n
         Py_INCREF(values[25]);
         values[26] = one;
         Py_INCREF(one);
-        if (!(values[27] = POST(post, P_RAW))) goto fail_row;
+        PyObject *payload = Py_None;
+        if (payloads != Py_None) {
+            if (index >= PyList_GET_SIZE(payloads)) {
+                PyErr_Format(PyExc_IndexError, "post_rows() payloads index %zd out of range",
+                             index);
+                goto fail_row;
+            }
+            payload = PyList_GET_ITEM(payloads, index);
+        }
+        if (payload != Py_None) {
+            values[27] = payload;
+            Py_INCREF(payload);
+        } else if (!(values[27] = POST(post, P_RAW))) {
+            goto fail_row;
+        }
         continue;
     fail_row:
         Py_XDECREF(received);
@@ -366,8 +382,8 @@ static PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
      "configure(Post, Author): where post_rows() reads each field"},
     {"post_rows", (PyCFunction)(void (*)(void))post_rows, METH_FASTCALL,
-     "post_rows(posts, fresh, indices, ids, roots, folded, post_ids, stored, to_time, dumps, "
-     "fold, empty_json, defaults) -> (kept, rows, deleted)"},
+     "post_rows(posts, fresh, indices, ids, roots, folded, payloads, post_ids, stored, to_time, "
+     "dumps, fold, empty_json, defaults) -> (kept, rows, deleted)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -85,7 +85,7 @@ static int read_value(PyObject *value, Value *out, Py_ssize_t row, Py_ssize_t co
     return 0;
 }
 
-static int bind_value(sqlite3_stmt *stmt, int at, const Value *v) {
+static int bind_value(sqlite3_stmt *stmt, int at, const Value *v, int bytes_as_text) {
     switch (v->kind) {
     case V_NULL:
         return sqlite3_bind_null(stmt, at);
@@ -97,6 +97,9 @@ static int bind_value(sqlite3_stmt *stmt, int at, const Value *v) {
         return sqlite3_bind_text64(stmt, at, v->u.p, (sqlite3_uint64)v->size, SQLITE_STATIC,
                                    SQLITE_UTF8);
     default:
+        if (bytes_as_text)
+            return sqlite3_bind_text64(stmt, at, v->u.p, (sqlite3_uint64)v->size, SQLITE_STATIC,
+                                       SQLITE_UTF8);
         return sqlite3_bind_blob64(stmt, at, v->u.p, (sqlite3_uint64)v->size, SQLITE_STATIC);
     }
 }
@@ -177,7 +180,9 @@ static sqlite3 *handle_of(PyObject *connection) {
 
 static PyObject *executemany(PyObject *module, PyObject *args) {
     PyObject *connection, *sql, *given;
-    if (!PyArg_ParseTuple(args, "OUO:executemany", &connection, &sql, &given)) return NULL;
+    int bytes_as_text = 0;
+    if (!PyArg_ParseTuple(args, "OUO|p:executemany", &connection, &sql, &given, &bytes_as_text))
+        return NULL;
     sqlite3 *db = handle_of(connection);
     if (db == NULL) return NULL;
     Py_ssize_t sql_size;
@@ -238,7 +243,7 @@ static PyObject *executemany(PyObject *module, PyObject *args) {
     }
     for (Py_ssize_t r = 0; rc == SQLITE_OK && r < count; r++) {
         const Value *row = &values[r * width];
-        for (int c = 0; rc == SQLITE_OK && c < width; c++) rc = bind_value(stmt, c + 1, &row[c]);
+        for (int c = 0; rc == SQLITE_OK && c < width; c++) rc = bind_value(stmt, c + 1, &row[c], bytes_as_text);
         if (rc == SQLITE_OK) {
             rc = sqlite3_step(stmt);
             if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
@@ -303,8 +308,9 @@ static PyObject *changes_of(PyObject *module, PyObject *connection) {
 
 static PyMethodDef methods[] = {
     {"executemany", executemany, METH_VARARGS,
-     "executemany(connection, sql, rows) -> int: run sql once per row (a tuple of None, int, "
-     "float, str or bytes) with the interpreter lock released; the number of rows changed"},
+     "executemany(connection, sql, rows, bytes_as_text=False) -> int: run sql once per row (a "
+     "tuple of None, int, float, str or bytes; bytes bound as UTF-8 text when bytes_as_text) "
+     "with the interpreter lock released; the number of rows changed"},
     {"same_library", same_library, METH_O,
      "same_library(path) -> bool: whether the _sqlite3 module at path calls this SQLite"},
     {"total_changes", changes_of, METH_O,

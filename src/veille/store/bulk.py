@@ -37,16 +37,27 @@ COMPILED: Final = _compiled_usable()
 and calls the same SQLite as Python's ``sqlite3``)."""
 
 
-def executemany(connection: Any, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
+def executemany(
+    connection: Any, sql: str, rows: Sequence[tuple[Any, ...]], *, bytes_as_text: bool = False
+) -> int:
     """Run ``sql`` once per row on ``connection`` (a ``sqlite3.Connection``, in the caller's
     transaction) and return the number of rows it changed.
 
-    Values are ``None``, ``int``, ``float``, ``str`` or ``bytes``. Errors are those of Python's
-    ``sqlite3`` (``IntegrityError`` …); as with its ``executemany``, the rows before a failing
-    one stay written in the transaction.
+    Values are ``None``, ``int``, ``float``, ``str`` or ``bytes``; with ``bytes_as_text`` bytes
+    are UTF-8 (the caller checked) and written as text: a raw payload is stored as it was read,
+    never decoded into a ``str``. Errors are those of Python's ``sqlite3`` (``IntegrityError``
+    …); as with its ``executemany``, the rows before a failing one stay written in the
+    transaction. Any other DB-API connection (PostgreSQL) gets the rows through its cursor.
     """
     if COMPILED and isinstance(connection, sqlite3.Connection):
-        return int(_sqlitec.executemany(connection, sql, rows))
+        return int(_sqlitec.executemany(connection, sql, rows, bytes_as_text))
+    if bytes_as_text:
+        rows = [
+            tuple(v.decode() if isinstance(v, bytes) else v for v in row)
+            if any(isinstance(v, bytes) for v in row)
+            else row
+            for row in rows
+        ]
     cursor = connection.cursor()
     try:
         cursor.executemany(sql, rows)

@@ -27,14 +27,40 @@ def storable_python(*values: str | None) -> bool:
     return "\x00" not in joined and (joined.isascii() or _text_error(joined) is None)
 
 
+def storable_payload_python(payload: bytes, limit: int = MAX_RAW) -> bool:
+    """True when ``payload`` is well-formed UTF-8 without NUL, at most ``limit`` bytes: the raw
+    copy of a post mapped from it is then the payload itself (see :func:`raw_of`)."""
+    if len(payload) > limit or b"\x00" in payload:
+        return False
+    if payload.isascii():
+        return True
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 try:
     # The same answers, and it leaves each string's UTF-8 form cached with the string: the
     # worker's msgpack encoder and the SQLite driver then reuse it (see _textcheck.c).
-    from veille.store._textcheck import storable as storable  # type: ignore[import-not-found]
+    from veille.store._textcheck import (  # type: ignore[import-not-found]
+        storable as storable,
+    )
+    from veille.store._textcheck import (
+        storable_payload as storable_payload,
+    )
 except ImportError:  # pragma: no cover - pip install -e . builds it
     storable = storable_python
+    storable_payload = storable_payload_python
 
 COMPILED: Final = storable is not storable_python
+
+
+def raw_of(payload: bytes) -> str:
+    """The raw copy kept of a post mapped from ``payload``: its text, bytes that are not UTF-8
+    replaced by U+FFFD."""
+    return payload.decode("utf-8", errors="replace")
 
 
 def check_post(post: Post) -> str | None:

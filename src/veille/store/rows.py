@@ -46,6 +46,7 @@ def post_rows_python(
     ids: list[int],
     roots: Sequence[str],
     folded: Sequence[str] | None,
+    payloads: Sequence[bytes | str | None] | None,
     post_ids: list[int | None],
     stored: Any,
     to_time: Callable[[Any], Any],
@@ -56,7 +57,8 @@ def post_rows_python(
 ) -> tuple[tuple[int, ...], list[Row], int]:
     """The insert rows of ``posts[p]`` for each position ``p`` in ``fresh`` (with row ids
     ``ids``, conversation roots ``roots[p]``, folded text ``folded[indices[p]]`` or ``fold`` of
-    the text), cut by :func:`lean` to the columns worth inserting (``defaults`` as there), and
+    the text, raw copy ``payloads[indices[p]]`` unless that is ``None``, else the post's
+    ``raw``), cut by :func:`lean` to the columns worth inserting (``defaults`` as there), and
     how many of them are deleted: ``(kept positions, rows, deleted)``. Sets
     ``post_ids[indices[p]]`` to each id.
 
@@ -107,7 +109,7 @@ def post_rows_python(
                 post.deleted,
                 stored if post.deleted else None,
                 1,
-                post.raw,
+                post.raw if payloads is None or (payload := payloads[index]) is None else payload,
             )
         )
         deleted += bool(post.deleted)

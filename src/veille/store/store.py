@@ -115,6 +115,7 @@ class Store:
         *,
         rejected: Sequence[Quarantined] = (),
         folded: Sequence[str] | None = None,
+        payloads: Sequence[bytes | None] | None = None,
         source: str = "",
         enrichments: Sequence[Enrichment] | None = None,
         checked: bool = False,
@@ -126,11 +127,14 @@ class Store:
         ``matches[i]`` are the matches of ``posts[i]``; ``folded[i]``, when given, is
         ``fold(posts[i].text).scan`` already computed by the matcher (saves folding twice);
         ``enrichments[i]``, when given, is what the enrich stage found in ``posts[i]`` (stored
-        in ``findings`` against the post's current text version).
+        in ``findings`` against the post's current text version); ``payloads[i]``, when given
+        and not ``None``, is the payload ``posts[i]`` was mapped from, kept as its raw copy
+        (instead of ``posts[i].raw``; the pipeline never decodes it).
         A post the store cannot keep (over a bound, NUL or lone surrogate in a field) is
         quarantined under ``source`` with stage ``store``; the rest of the batch goes on.
         ``checked`` says the caller ran :func:`veille.store.checks.check_post` on every post
-        already (the pipeline does, in its worker processes): they are not checked again.
+        and :func:`~veille.store.checks.storable_payload` on every payload already (the
+        pipeline does, in its worker processes): they are not checked again.
         """
         for attempt in range(_RETRIES):
             try:
@@ -146,6 +150,7 @@ class Store:
                         self.clock(),
                         enrichments,
                         checked,
+                        payloads,
                     )
             except sa.exc.IntegrityError:
                 # Another writer (PostgreSQL scale-out) inserted one of these posts first:

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from veille import conversations as conv
 from veille.model import Enrichment, Match, Post, Quarantined
 from veille.store import bulk, findings
-from veille.store.checks import check_post, quarantine_row, refusal
+from veille.store.checks import check_post, quarantine_row, raw_of, refusal
 from veille.store.rows import EMPTY_JSON, post_rows
 from veille.store.schema import (
     cursors,
@@ -252,8 +252,13 @@ class BatchWriter:
         now: datetime,
         enrichments: Sequence[Enrichment] | None = None,
         checked: bool = False,
+        payloads: Sequence[bytes | None] | None = None,
     ) -> WriteResult:
-        """Write a batch on ``conn`` inside its (already begun) transaction."""
+        """Write a batch on ``conn`` inside its (already begun) transaction.
+
+        ``payloads[i]``, when not ``None``, is the raw copy of ``batch[i]``: with ``checked``
+        it is UTF-8 without NUL (``checks.storable_payload``) and stored as it is; otherwise
+        it is decoded into the post's ``raw`` and checked with the post."""
         if matches is not None and len(matches) != len(batch):
             raise ValueError(f"{len(batch)} posts but {len(matches)} match lists")
         if folded is not None and len(folded) != len(batch):
@@ -262,6 +267,16 @@ class BatchWriter:
             folded = list(folded)  # the compiled row builder indexes a list
         if enrichments is not None and len(enrichments) != len(batch):
             raise ValueError(f"{len(batch)} posts but {len(enrichments)} enrichments")
+        if payloads is not None:
+            if len(payloads) != len(batch):
+                raise ValueError(f"{len(batch)} posts but {len(payloads)} payloads")
+            if not checked:
+                for post, payload in zip(batch, payloads, strict=True):
+                    if payload is not None:
+                        post.raw = raw_of(payload)
+                payloads = None
+            elif not isinstance(payloads, list):
+                payloads = list(payloads)  # the compiled row builder indexes a list
         result = WriteResult(post_ids=[None] * len(batch))
         refused: list[Quarantined] = list(rejected)
         valid: list[int] = []
@@ -277,7 +292,7 @@ class BatchWriter:
         keys = [(post.platform, post.native_id) for post in batch]
         rounds = _rounds(keys, valid)
         for round_ in rounds:
-            args = (conn, batch, keys, round_, matches, folded, enrichments, now)
+            args = (conn, batch, keys, round_, matches, folded, payloads, enrichments, now)
             if self._may_bet():
                 part = WriteResult(post_ids=[None] * len(batch))
                 if self._write_new_round(
@@ -343,6 +358,7 @@ class BatchWriter:
         indices: list[int],
         matches: Sequence[Sequence[Match]] | None,
         folded: list[str] | None,
+        payloads: list[bytes | None] | None,
         enrichments: Sequence[Enrichment] | None,
         now: datetime,
         result: WriteResult,
@@ -403,7 +419,8 @@ class BatchWriter:
             if (row.id, post.text) in old_texts:
                 result.unchanged += 1  # a late copy of a text the post had before
                 continue
-            current = self._update_existing(plan, row, post, index, folded, now, result)
+            raw = post.raw if payloads is None or (p := payloads[index]) is None else raw_of(p)
+            current = self._update_existing(plan, row, post, index, folded, raw, now, result)
             found = match_lists[position]
             if current and found:
                 plan.matches.extend(self._match_rows(row.id, row.version, found, now))
@@ -413,7 +430,17 @@ class BatchWriter:
             ids = next_ids(conn, "posts", len(fresh))
             plan.fresh_ids = (ids[0], ids[-1])
             self._plan_inserts(
-                plan, round_posts, indices, fresh, ids, roots, match_lists, folded, now, result
+                plan,
+                round_posts,
+                indices,
+                fresh,
+                ids,
+                roots,
+                match_lists,
+                folded,
+                payloads,
+                now,
+                result,
             )
             if enrichments is not None:
                 for position, post_id in zip(fresh, ids, strict=True):
@@ -492,6 +519,7 @@ class BatchWriter:
         roots: list[str],
         match_lists: Sequence[Sequence[Match]],
         folded: list[str] | None,
+        payloads: list[bytes | None] | None,
         now: datetime,
         result: WriteResult,
     ) -> None:
@@ -503,6 +531,7 @@ class BatchWriter:
             ids,
             roots,
             folded,
+            payloads,
             result.post_ids,
             self.bind_time(now),
             self.bind_time,
@@ -588,6 +617,7 @@ class BatchWriter:
         post: Post,
         index: int,
         folded: Sequence[str] | None,
+        raw: str,
         now: datetime,
         result: WriteResult,
     ) -> bool:
@@ -615,7 +645,7 @@ class BatchWriter:
                 "b_search_text": search,
                 "b_edited_at": post.edited_at,
                 "b_version": row.version + 1,
-                "b_raw": post.raw,
+                "b_raw": raw,
                 "b_lang": post.lang,
                 "b_hashtags": list(post.hashtags),
                 "b_mentions": list(post.mentions),
@@ -667,7 +697,9 @@ class BatchWriter:
                 conn.execute(_MARK_DELETED, plan.deletes)
             if plan.inserts:
                 sql = self._post_insert(plan.insert_columns, bet)
-                inserted = bulk.executemany(conn.connection.dbapi_connection, sql, plan.inserts)
+                inserted = bulk.executemany(
+                    conn.connection.dbapi_connection, sql, plan.inserts, bytes_as_text=True
+                )
                 if bet and inserted != len(plan.inserts):
                     raise _AlreadyStored
                 if self.sqlite and plan.fresh_ids is not None:
