@@ -70,7 +70,8 @@ def child(folder: Path, share: str) -> None:
     ]
     processor = Processor(Matcher(Catalogue.load([folder / "rules.toml"]).rules))
     freeze_heap()
-    payloads = [encoder.encode(items[at : at + BATCH]) for at in range(0, len(items), BATCH)]
+    batches = [items[at : at + BATCH] for at in range(0, len(items), BATCH)]
+    payloads = [encoder.encode(batch) for batch in batches]
 
     def worker() -> list[bytes]:
         return [encoder.encode(processor(items_decoder.decode(p))) for p in payloads]
@@ -83,13 +84,19 @@ def child(folder: Path, share: str) -> None:
 
     def write(done: Processed) -> None:
         store.write_batch(
-            done.posts, done.matches, {"replay": "0"}, folded=done.folded, checked=True
+            done.posts,
+            done.matches,
+            {"replay": "0"},
+            folded=done.folded,
+            payloads=done.payloads,
+            checked=True,
         )
 
     def store_share() -> None:
         pending = Processed()
-        for result in results:
-            pending.extend(processed_decoder.decode(result))
+        for result, batch in zip(results, batches, strict=True):
+            # The pipeline keeps each batch's items and takes the raw copies from them.
+            pending.extend(processed_decoder.decode(result).with_payloads(batch))
             if len(pending.posts) >= TRANSACTION:
                 write(pending)
                 pending = Processed()

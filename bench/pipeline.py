@@ -144,6 +144,7 @@ def stages(lines: list[bytes], matcher: Matcher, db: Path, enriched: int) -> dic
     )
     out["matched share"] = sum(1 for m in found if m) / n
     scans = [f.scan for f in folded]
+    raws = [item.payload for item in items]  # generated JSON: UTF-8 without NUL, as checked
     store = Store.open(f"sqlite:///{db}")
 
     def write() -> None:
@@ -153,6 +154,7 @@ def stages(lines: list[bytes], matcher: Matcher, db: Path, enriched: int) -> dic
                 found[at : at + 5000],
                 {"bench": str(at)},
                 folded=scans[at : at + 5000],
+                payloads=raws[at : at + 5000],
                 checked=True,
             )
 
