@@ -124,8 +124,12 @@ class Processed(msgspec.Struct):
 
     def with_payloads(self, items: Sequence[RawItem]) -> Processed:
         """Resolve ``origins`` against the ``items`` this batch was processed from."""
-        if self.origins:
-            self.payloads = [items[at].payload if at >= 0 else None for at in self.origins]
+        origins = self.origins
+        if origins:
+            if min(origins) >= 0:  # the usual batch: C-level passes, no frame per post
+                self.payloads = list(map(_PAYLOAD, map(items.__getitem__, origins)))
+            else:
+                self.payloads = [items[at].payload if at >= 0 else None for at in origins]
             self.origins = []
         elif len(self.payloads) != len(self.posts):
             self.payloads = [None] * len(self.posts)
@@ -177,6 +181,7 @@ class _Item:
     """The posts' raw copy is ``item.payload`` (see :attr:`Processed.origins`)."""
 
 
+_PAYLOAD: Final = attrgetter("payload")
 _POSTS: Final = attrgetter("posts")
 _MATCHES: Final = attrgetter("matches")
 _FOLDED: Final = attrgetter("folded")

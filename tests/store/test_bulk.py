@@ -3,15 +3,17 @@ the same rows, counts and errors as Python's ``executemany``."""
 
 from __future__ import annotations
 
+import _sqlite3
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from veille.store import bulk
+from veille.store import _timec, bulk  # type: ignore[attr-defined]
 from veille.store.bulk import executemany
 
 pytestmark = pytest.mark.skipif(not bulk.COMPILED, reason="the compiled helper is not built")
@@ -42,6 +44,14 @@ def db() -> Iterator[sqlite3.Connection]:
 
 def test_the_compiled_helper_is_in_use() -> None:
     assert bulk.COMPILED
+
+
+def test_only_the_sqlite_library_python_calls_is_trusted(tmp_path: Path) -> None:
+    """The handle of a connection may only go to the library that made it: a module that is
+    not loaded, or does not call this SQLite, is refused (the cursor is used instead)."""
+    assert bulk._sqlitec.same_library(_sqlite3.__file__)
+    assert not bulk._sqlitec.same_library(str(tmp_path / "absent.so"))
+    assert not bulk._sqlitec.same_library(_timec.__file__)  # loaded, without SQLite
 
 
 @given(st.lists(st.tuples(VALUE, VALUE, VALUE), min_size=1, max_size=20))

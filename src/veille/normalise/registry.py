@@ -3,7 +3,8 @@
 A mapper is a pure function ``RawItem -> Post | Sequence[Post]`` (a sequence when one payload
 holds several posts, empty when it holds none, e.g. a "like" event). It raises
 :class:`MappingError` (or any ``ValueError``) with a message naming what is wrong and where; the
-pipeline then quarantines that one payload and goes on.
+pipeline then quarantines that one payload and goes on. A mapper leaves ``Post.raw`` empty: the
+payload itself is stored as each of its posts' raw copy.
 
 Built-in mappers are listed in ``MAPPERS`` as ``"module:function"`` and imported on first use,
 so a platform's mapping module costs nothing until its first payload. Add a platform by adding

@@ -419,8 +419,8 @@ class BatchWriter:
             if (row.id, post.text) in old_texts:
                 result.unchanged += 1  # a late copy of a text the post had before
                 continue
-            raw = post.raw if payloads is None or (p := payloads[index]) is None else raw_of(p)
-            current = self._update_existing(plan, row, post, index, folded, raw, now, result)
+            payload = None if payloads is None else payloads[index]
+            current = self._update_existing(plan, row, post, index, folded, payload, now, result)
             found = match_lists[position]
             if current and found:
                 plan.matches.extend(self._match_rows(row.id, row.version, found, now))
@@ -617,11 +617,12 @@ class BatchWriter:
         post: Post,
         index: int,
         folded: Sequence[str] | None,
-        raw: str,
+        payload: bytes | None,
         now: datetime,
         result: WriteResult,
     ) -> bool:
-        """Plan what an already-stored post becomes; True when ``post`` is its current text."""
+        """Plan what an already-stored post becomes (``payload``, when given, is its raw copy);
+        True when ``post`` is its current text."""
         if row.deleted:
             result.unchanged += 1
             return post.text == row.text
@@ -645,7 +646,7 @@ class BatchWriter:
                 "b_search_text": search,
                 "b_edited_at": post.edited_at,
                 "b_version": row.version + 1,
-                "b_raw": raw,
+                "b_raw": post.raw if payload is None else raw_of(payload),
                 "b_lang": post.lang,
                 "b_hashtags": list(post.hashtags),
                 "b_mentions": list(post.mentions),
