@@ -253,10 +253,11 @@ class Processor:
                     # The usual item: one post the store accepts (no loop, no list to fill).
                     todo.append(_Item(index, item, [mapped], [fold(mapped.text)]))
                     continue
+                raw = "" if whole else raw_of(item.payload)
                 posts: list[Post] = []
                 for post in (mapped,) if isinstance(mapped, Post) else mapped:
-                    if not whole:
-                        post.raw = raw_of(item.payload)
+                    if raw:
+                        post.raw = raw
                     refused = check_post(post)
                     if refused is not None:
                         # What the store would refuse, found here (in a worker process when
