@@ -144,7 +144,7 @@ def stages(lines: list[bytes], matcher: Matcher, db: Path, enriched: int) -> dic
     )
     out["matched share"] = sum(1 for m in found if m) / n
     scans = [f.scan for f in folded]
-    raws = [item.payload for item in items]  # generated JSON: UTF-8 without NUL, as checked
+    raws = [item.payload for item in items]  # generated JSON: passes storable_payload
     store = Store.open(f"sqlite:///{db}")
 
     def write() -> None:

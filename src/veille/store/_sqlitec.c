@@ -300,12 +300,6 @@ static PyObject *same_library(PyObject *module, PyObject *path) {
     Py_RETURN_TRUE;
 }
 
-static PyObject *changes_of(PyObject *module, PyObject *connection) {
-    sqlite3 *db = handle_of(connection);
-    if (db == NULL) return NULL;
-    return PyLong_FromLongLong(sqlite3_total_changes64(db));
-}
-
 static PyMethodDef methods[] = {
     {"executemany", executemany, METH_VARARGS,
      "executemany(connection, sql, rows, bytes_as_text=False) -> int: run sql once per row (a "
@@ -313,8 +307,6 @@ static PyMethodDef methods[] = {
      "with the interpreter lock released; the number of rows changed"},
     {"same_library", same_library, METH_O,
      "same_library(path) -> bool: whether the _sqlite3 module at path calls this SQLite"},
-    {"total_changes", changes_of, METH_O,
-     "total_changes(connection) -> int: sqlite3_total_changes64 of its handle (a check)"},
     {NULL, NULL, 0, NULL},
 };
 
