@@ -235,6 +235,34 @@ async def test_the_stream_is_created_once_and_updated_idempotently(
 
 
 @pytest.mark.nats
+async def test_a_stream_created_after_the_lookup_is_taken_up(
+    nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another worker (or the server recovering its streams after a restart) creates the
+    stream between this one's lookup and its create: the create is refused, the stream is
+    looked up again and brought to this worker's limits."""
+    settings = settings_for(nats_server)
+    client = await connect(settings)
+    js = client.jetstream()
+    await ensure_stream(js, settings)  # the other worker, with other limits
+    real_info = js.stream_info
+    lookups = 0
+
+    async def late_info(name: str) -> object:
+        nonlocal lookups
+        lookups += 1
+        if lookups == 1:  # looked up just before the other worker created it
+            raise nats.js.errors.NotFoundError
+        return await real_info(name)
+
+    monkeypatch.setattr(js, "stream_info", late_info)
+    info = await ensure_stream(js, settings.model_copy(update={"max_age_hours": 2.0}))
+    assert lookups == 2
+    assert info.config.max_age == 7200
+    await client.close()
+
+
+@pytest.mark.nats
 async def test_a_server_without_jetstream_is_named() -> None:
     with NatsServer(jetstream=False) as server:
         client = await connect(settings_for(server))

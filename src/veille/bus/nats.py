@@ -142,17 +142,58 @@ def stream_config(settings: BusSettings) -> StreamConfig:
     )
 
 
+_CREATED_MEANWHILE: Final = frozenset({10058, 10065})
+"""JetStream's codes for "stream name already in use" and "subjects overlap with an existing
+stream": answered to a create when the stream appeared after it was looked up (another process
+created it, or the server was still recovering its streams after a restart)."""
+_LOOKUPS: Final = 5
+
+
 async def ensure_stream(js: JetStreamContext, settings: BusSettings) -> StreamInfo:
     """Create the stream, or bring an existing one to the configured limits (idempotent).
 
     Refuses a stream made for another number of partitions: items already routed by the old
-    count would be read by the wrong worker, or by none.
+    count would be read by the wrong worker, or by none. A stream that appears between the
+    lookup and the create (workers starting together, a server restarting) is looked up again.
     """
     wanted = stream_config(settings)
+    for lookup in range(_LOOKUPS):
+        info = await _stream_info(js, settings)
+        try:
+            if info is None:
+                return await js.add_stream(wanted)
+            found = _PARTITIONS_RE.fullmatch(info.config.description or "")
+            if found is None or int(found.group(1)) != settings.partitions:
+                raise BusError(
+                    f"stream {settings.stream} on {settings.url} is described as "
+                    f"{info.config.description!r}, not as {settings.partitions} partitions: "
+                    "[bus] partitions cannot change for a stream; drain the workers and use a "
+                    "new stream name"
+                )
+            if info.config.subjects != wanted.subjects:
+                raise BusError(
+                    f"stream {settings.stream} holds subjects {info.config.subjects}, not "
+                    f"{wanted.subjects}: [bus] subject_prefix cannot change for a stream"
+                )
+            return await js.update_stream(wanted)
+        except nats.js.errors.APIError as exc:
+            if info is None and exc.err_code in _CREATED_MEANWHILE and lookup < _LOOKUPS - 1:
+                await asyncio.sleep(0.1 * (lookup + 1))
+                continue
+            raise BusError(
+                f"stream {settings.stream} on {settings.url} refused [bus] (max_bytes "
+                f"{settings.max_bytes}, replicas {settings.replicas}, …): {exc.description}"
+            ) from None
+    raise AssertionError("unreachable: the last lookup returns or raises")
+
+
+async def _stream_info(js: JetStreamContext, settings: BusSettings) -> StreamInfo | None:
+    """The stream's state, ``None`` when it does not exist; a clear error when JetStream is
+    off or does not answer."""
     try:
-        info = await js.stream_info(settings.stream)
+        return await js.stream_info(settings.stream)
     except nats.js.errors.NotFoundError:
-        info = None
+        return None
     except (nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError):
         raise BusError(
             f"JetStream is not enabled on {settings.url}: start nats-server with -js"
@@ -160,28 +201,6 @@ async def ensure_stream(js: JetStreamContext, settings: BusSettings) -> StreamIn
     except (TimeoutError, nats.errors.TimeoutError):
         raise BusError(
             f"NATS at {settings.url} did not answer about stream {settings.stream}"
-        ) from None
-    try:
-        if info is None:
-            return await js.add_stream(wanted)
-        found = _PARTITIONS_RE.fullmatch(info.config.description or "")
-        if found is None or int(found.group(1)) != settings.partitions:
-            raise BusError(
-                f"stream {settings.stream} on {settings.url} is described as "
-                f"{info.config.description!r}, not as {settings.partitions} partitions: "
-                "[bus] partitions cannot change for a stream; drain the workers and use a new "
-                "stream name"
-            )
-        if info.config.subjects != wanted.subjects:
-            raise BusError(
-                f"stream {settings.stream} holds subjects {info.config.subjects}, not "
-                f"{wanted.subjects}: [bus] subject_prefix cannot change for a stream"
-            )
-        return await js.update_stream(wanted)
-    except nats.js.errors.APIError as exc:
-        raise BusError(
-            f"stream {settings.stream} on {settings.url} refused [bus] (max_bytes "
-            f"{settings.max_bytes}, replicas {settings.replicas}, …): {exc.description}"
         ) from None
 
 
